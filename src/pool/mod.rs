@@ -1,0 +1,631 @@
+//! A bounded, sharded pool of connections keyed by host.
+//!
+//! Shape: a fixed number of shards, each a `parking_lot::Mutex` over an
+//! LRU map from host to that host's [`Slot`]. A check-out takes a shard
+//! lock just long enough to find the slot, then the slot's own lock just
+//! long enough to pop an idle connection or reserve the right to open
+//! one. No lock is held while connecting, using or closing a connection.
+//!
+//! Bounds:
+//! * `max_size` connections in total (idle + busy + connecting). At the
+//!   bound, an idle connection of the least recently used other host is
+//!   evicted; when every connection is busy the request waits for one to
+//!   come back, until its deadline.
+//! * `max_per_host` connections per host, `max_handshakes_per_host`
+//!   connects in flight per host (sshd drops unauthenticated connections
+//!   beyond `MaxStartups`).
+//!
+//! Idle connections older than `idle_timeout` are closed by a reaper
+//! thread; all closing happens on a closer thread, off the request path.
+
+mod manager;
+mod metrics;
+mod slot;
+pub mod ssh;
+
+pub use manager::Manager;
+pub use metrics::MetricsSnapshot;
+pub use slot::HostStats;
+
+use crossbeam_channel::{Receiver, Sender};
+use lru::LruCache;
+use metrics::Metrics;
+use parking_lot::{Condvar, Mutex};
+use slot::{Idle, Slot};
+use std::collections::hash_map::RandomState;
+use std::fmt;
+use std::hash::BuildHasher;
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+const SHARDS: usize = 16;
+
+/// Limits and timeouts of a pool.
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    pub max_size: usize,
+    pub max_per_host: usize,
+    pub max_handshakes_per_host: usize,
+    pub idle_timeout: Duration,
+}
+
+/// Why a check-out failed.
+#[derive(Debug, Clone)]
+pub enum PoolError<E> {
+    /// Opening a connection failed (possibly one this request waited on).
+    Connect(E),
+    /// No connection became available before the deadline.
+    Timeout { host: String },
+    /// The pool is shutting down.
+    Closed,
+}
+
+impl<E: fmt::Display> fmt::Display for PoolError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PoolError::Connect(e) => write!(f, "{e}"),
+            PoolError::Timeout { host } => write!(
+                f,
+                "{host}: no SSH connection became free before the deadline \
+                 (all connections to it are busy, or the pool is at its bound)"
+            ),
+            PoolError::Closed => write!(f, "the server is shutting down"),
+        }
+    }
+}
+
+type SlotOf<M> = Slot<<M as Manager>::Conn, <M as Manager>::Error>;
+type Shard<M> = Mutex<LruCache<<M as Manager>::Key, Arc<SlotOf<M>>>>;
+
+struct Inner<M: Manager> {
+    manager: M,
+    config: PoolConfig,
+    shards: Box<[Shard<M>]>,
+    hasher: RandomState,
+    epoch: Instant,
+    /// Connections in existence, being opened or being closed, across all
+    /// hosts. A closing connection still holds its socket, so it counts
+    /// until the closer thread is done with it.
+    live: AtomicUsize,
+    /// Connections handed to the closer thread and not yet closed.
+    closing: AtomicUsize,
+    /// Requests waiting for room under `max_size`; lets returns skip the
+    /// capacity condvar when nobody waits.
+    capacity_waiters: AtomicUsize,
+    capacity_lock: Mutex<()>,
+    capacity: Condvar,
+    /// `None` tells the closer thread to stop.
+    closer: Sender<Option<M::Conn>>,
+    closed: AtomicBool,
+    metrics: Metrics,
+}
+
+/// The pool. Cheap to clone; clones share everything.
+pub struct Pool<M: Manager> {
+    inner: Arc<Inner<M>>,
+}
+
+impl<M: Manager> Clone for Pool<M> {
+    fn clone(&self) -> Self {
+        Pool {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+/// Threads that close and reap connections; joined by [`Pool::shutdown`].
+pub struct PoolThreads {
+    closer: Option<JoinHandle<()>>,
+    reaper: Option<JoinHandle<()>>,
+    stop_reaper: Sender<()>,
+}
+
+impl<M: Manager> Pool<M> {
+    /// Creates the pool and starts its closer and reaper threads.
+    pub fn new(manager: M, config: PoolConfig) -> std::io::Result<(Self, PoolThreads)> {
+        let (closer_tx, closer_rx) = crossbeam_channel::unbounded();
+        let shards = (0..SHARDS)
+            .map(|_| Mutex::new(LruCache::unbounded()))
+            .collect();
+        let pool = Pool {
+            inner: Arc::new(Inner {
+                manager,
+                config,
+                shards,
+                hasher: RandomState::new(),
+                epoch: Instant::now(),
+                live: AtomicUsize::new(0),
+                closing: AtomicUsize::new(0),
+                capacity_waiters: AtomicUsize::new(0),
+                capacity_lock: Mutex::new(()),
+                capacity: Condvar::new(),
+                closer: closer_tx,
+                closed: AtomicBool::new(false),
+                metrics: Metrics::default(),
+            }),
+        };
+        let threads = pool.start_threads(closer_rx)?;
+        Ok((pool, threads))
+    }
+
+    fn start_threads(&self, closer_rx: Receiver<Option<M::Conn>>) -> std::io::Result<PoolThreads> {
+        let closer_pool = self.clone();
+        let closer = std::thread::Builder::new()
+            .name("pool-closer".into())
+            .spawn(move || {
+                while let Ok(Some(conn)) = closer_rx.recv() {
+                    closer_pool.inner.manager.close(conn);
+                    closer_pool.inner.closing.fetch_sub(1, Ordering::SeqCst);
+                    closer_pool.release_capacity();
+                }
+            })?;
+        let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
+        let reaper_pool = self.clone();
+        let period = (self.inner.config.idle_timeout / 4)
+            .clamp(Duration::from_millis(50), Duration::from_secs(5));
+        let reaper = std::thread::Builder::new()
+            .name("pool-reaper".into())
+            .spawn(move || {
+                while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
+                    stop_rx.recv_timeout(period)
+                {
+                    reaper_pool.reap_idle();
+                }
+            })?;
+        Ok(PoolThreads {
+            closer: Some(closer),
+            reaper: Some(reaper),
+            stop_reaper: stop_tx,
+        })
+    }
+
+    /// Checks out a connection to `key`, opening one if needed, waiting at
+    /// most until `deadline`.
+    pub fn get(&self, key: &M::Key, deadline: Instant) -> Result<Pooled<M>, PoolError<M::Error>> {
+        loop {
+            if self.inner.closed.load(Ordering::Acquire) {
+                return Err(PoolError::Closed);
+            }
+            let slot = self.slot(key);
+            match self.try_take(key, &slot, deadline)? {
+                Some(pooled) => return Ok(pooled),
+                None => continue,
+            }
+        }
+    }
+
+    /// One round of the check-out loop. `Ok(None)` means "look again":
+    /// something changed (a dead idle connection was dropped, room was
+    /// made, a waiter was woken).
+    fn try_take(
+        &self,
+        key: &M::Key,
+        slot: &Arc<SlotOf<M>>,
+        deadline: Instant,
+    ) -> Result<Option<Pooled<M>>, PoolError<M::Error>> {
+        let inner = &self.inner;
+        let mut state = slot.state.lock();
+        if let Some(idle) = state.idle.pop() {
+            drop(state);
+            return Ok(self.check_idle(slot, idle.conn));
+        }
+        let cfg = &inner.config;
+        if state.live < cfg.max_per_host && state.connecting < cfg.max_handshakes_per_host {
+            if self.try_reserve() {
+                state.live += 1;
+                state.connecting += 1;
+                drop(state);
+                return self.open(key, slot, deadline).map(Some);
+            }
+            drop(state);
+            // A connection already being closed will free a place; only
+            // evict when none is on its way out.
+            if self.inner.closing.load(Ordering::SeqCst) == 0 {
+                self.evict_one_idle(slot);
+            }
+            self.wait_for_capacity(key, deadline)?;
+            return Ok(None);
+        }
+        let failures_before = state.failures;
+        state.waiters += 1;
+        let timed_out = slot.ready.wait_until(&mut state, deadline).timed_out();
+        state.waiters -= 1;
+        if state.idle.is_empty() {
+            if state.failures != failures_before {
+                if let Some(e) = state.last_error.clone() {
+                    return Err(PoolError::Connect(e));
+                }
+            }
+            if timed_out {
+                return Err(self.timeout_error(key));
+            }
+        }
+        Ok(None)
+    }
+
+    fn check_idle(&self, slot: &Arc<SlotOf<M>>, mut conn: M::Conn) -> Option<Pooled<M>> {
+        if self.inner.manager.is_alive(&mut conn) {
+            self.inner.metrics.hit();
+            slot.touch(self.now_ms());
+            return Some(self.guard(slot, conn, true));
+        }
+        self.inner.metrics.discarded();
+        self.forget(slot, conn);
+        None
+    }
+
+    fn open(
+        &self,
+        key: &M::Key,
+        slot: &Arc<SlotOf<M>>,
+        deadline: Instant,
+    ) -> Result<Pooled<M>, PoolError<M::Error>> {
+        let result = self.inner.manager.connect(key, deadline);
+        let mut state = slot.state.lock();
+        state.connecting -= 1;
+        match result {
+            Ok(conn) => {
+                drop(state);
+                // A finished handshake may let a waiter start its own.
+                slot.ready.notify_all();
+                self.inner.metrics.connected();
+                slot.touch(self.now_ms());
+                Ok(self.guard(slot, conn, false))
+            }
+            Err(e) => {
+                state.live -= 1;
+                state.failures += 1;
+                state.last_error = Some(e.clone());
+                drop(state);
+                slot.ready.notify_all();
+                self.inner.metrics.connect_failed();
+                self.release_capacity();
+                Err(PoolError::Connect(e))
+            }
+        }
+    }
+
+    fn guard(&self, slot: &Arc<SlotOf<M>>, conn: M::Conn, reused: bool) -> Pooled<M> {
+        Pooled {
+            conn: Some(conn),
+            slot: Arc::clone(slot),
+            pool: self.clone(),
+            broken: false,
+            reused,
+        }
+    }
+
+    /// Finds or creates the slot of `key`, marking it recently used.
+    fn slot(&self, key: &M::Key) -> Arc<SlotOf<M>> {
+        let shard = &self.inner.shards[self.shard_of(key)];
+        let mut map = shard.lock();
+        if let Some(slot) = map.get(key) {
+            return Arc::clone(slot);
+        }
+        let slot = Arc::new(Slot::new(self.now_ms()));
+        map.put(key.clone(), Arc::clone(&slot));
+        slot
+    }
+
+    fn shard_of(&self, key: &M::Key) -> usize {
+        (self.inner.hasher.hash_one(key) as usize) % SHARDS
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.inner.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Takes one unit of the global bound, if any is left.
+    fn try_reserve(&self) -> bool {
+        let max = self.inner.config.max_size;
+        self.inner
+            .live
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    fn release_capacity(&self) {
+        self.inner.live.fetch_sub(1, Ordering::SeqCst);
+        self.wake_capacity_waiters();
+    }
+
+    fn wake_capacity_waiters(&self) {
+        if self.inner.capacity_waiters.load(Ordering::SeqCst) > 0 {
+            let _guard = self.inner.capacity_lock.lock();
+            self.inner.capacity.notify_all();
+        }
+    }
+
+    /// Waits until a connection is closed or returned idle anywhere (an
+    /// idle one can be evicted), or the deadline passes.
+    fn wait_for_capacity(
+        &self,
+        key: &M::Key,
+        deadline: Instant,
+    ) -> Result<(), PoolError<M::Error>> {
+        let inner = &self.inner;
+        inner.metrics.capacity_wait();
+        inner.capacity_waiters.fetch_add(1, Ordering::SeqCst);
+        let mut guard = inner.capacity_lock.lock();
+        let full = inner.live.load(Ordering::SeqCst) >= inner.config.max_size;
+        let must_wait = full && (inner.closing.load(Ordering::SeqCst) > 0 || !self.any_idle());
+        let timed_out = must_wait && inner.capacity.wait_until(&mut guard, deadline).timed_out();
+        drop(guard);
+        inner.capacity_waiters.fetch_sub(1, Ordering::SeqCst);
+        if timed_out && Instant::now() >= deadline {
+            return Err(self.timeout_error(key));
+        }
+        Ok(())
+    }
+
+    fn any_idle(&self) -> bool {
+        self.inner.shards.iter().any(|shard| {
+            shard
+                .lock()
+                .iter()
+                .any(|(_, slot)| !slot.state.lock().idle.is_empty())
+        })
+    }
+
+    fn timeout_error(&self, key: &M::Key) -> PoolError<M::Error> {
+        PoolError::Timeout {
+            host: key.to_string(),
+        }
+    }
+
+    /// Closes the oldest idle connection of the least recently used host
+    /// other than `except`. Returns whether one was closed.
+    fn evict_one_idle(&self, except: &Arc<SlotOf<M>>) -> bool {
+        let mut victim: Option<Arc<SlotOf<M>>> = None;
+        for shard in self.inner.shards.iter() {
+            let map = shard.lock();
+            // Least recently used first: the first host with an idle
+            // connection is this shard's candidate.
+            let candidate = map
+                .iter()
+                .rev()
+                .map(|(_, s)| s)
+                .find(|s| !Arc::ptr_eq(s, except) && !s.state.lock().idle.is_empty());
+            if let Some(c) = candidate {
+                if victim
+                    .as_ref()
+                    .is_none_or(|v| c.last_used() < v.last_used())
+                {
+                    victim = Some(Arc::clone(c));
+                }
+            }
+        }
+        let Some(victim) = victim else {
+            return false;
+        };
+        let mut state = victim.state.lock();
+        if state.idle.is_empty() {
+            // Someone took it meanwhile; the caller simply looks again.
+            return true;
+        }
+        let oldest = state.idle.remove(0);
+        state.live -= 1;
+        drop(state);
+        victim.ready.notify_one();
+        self.inner.metrics.evicted();
+        self.send_to_closer(oldest.conn);
+        true
+    }
+
+    /// Drops a connection that will not come back, freeing its place.
+    fn forget(&self, slot: &Arc<SlotOf<M>>, conn: M::Conn) {
+        {
+            let mut state = slot.state.lock();
+            state.live -= 1;
+        }
+        slot.ready.notify_one();
+        self.send_to_closer(conn);
+    }
+
+    /// Hands a connection to the closer thread; its place in the global
+    /// bound is freed when the close is done.
+    fn send_to_closer(&self, conn: M::Conn) {
+        self.inner.closing.fetch_add(1, Ordering::SeqCst);
+        if self.inner.closer.send(Some(conn)).is_err() {
+            // The closer has stopped (shutdown): dropping closes it.
+            self.inner.closing.fetch_sub(1, Ordering::SeqCst);
+            self.release_capacity();
+        }
+    }
+
+    fn check_in(&self, slot: &Arc<SlotOf<M>>, conn: M::Conn) {
+        if self.inner.closed.load(Ordering::Acquire) {
+            self.forget(slot, conn);
+            return;
+        }
+        slot.touch(self.now_ms());
+        slot.state.lock().idle.push(Idle {
+            conn,
+            since: Instant::now(),
+        });
+        slot.ready.notify_one();
+        self.wake_capacity_waiters();
+    }
+
+    /// Closes idle connections older than the idle timeout and forgets
+    /// hosts that have no connections and nobody waiting.
+    pub fn reap_idle(&self) {
+        let timeout = self.inner.config.idle_timeout;
+        let mut expired = Vec::new();
+        for shard in self.inner.shards.iter() {
+            let mut map = shard.lock();
+            let mut empty = Vec::new();
+            for (key, slot) in map.iter() {
+                let mut state = slot.state.lock();
+                let before = state.idle.len();
+                // Oldest at the bottom of the stack.
+                let keep_from = state
+                    .idle
+                    .iter()
+                    .position(|i| i.since.elapsed() < timeout)
+                    .unwrap_or(before);
+                expired.extend(state.idle.drain(..keep_from).map(|i| i.conn));
+                state.live -= keep_from;
+                let unused = state.live == 0 && state.waiters == 0;
+                if unused && Arc::strong_count(slot) == 1 {
+                    empty.push(key.clone());
+                }
+            }
+            for key in empty {
+                map.pop(&key);
+            }
+        }
+        self.retire(expired, |m, n| m.reaped(n));
+    }
+
+    fn retire(&self, conns: Vec<M::Conn>, count: impl Fn(&Metrics, usize)) {
+        if conns.is_empty() {
+            return;
+        }
+        count(&self.inner.metrics, conns.len());
+        for conn in conns {
+            self.send_to_closer(conn);
+        }
+    }
+
+    /// Live connections across all hosts (idle, busy and connecting).
+    pub fn live(&self) -> usize {
+        self.inner.live.load(Ordering::SeqCst)
+    }
+
+    pub fn max_size(&self) -> usize {
+        self.inner.config.max_size
+    }
+
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.inner.metrics.snapshot()
+    }
+
+    /// Per-host counts, for hosts the pool currently knows.
+    pub fn host_stats(&self) -> Vec<HostStats> {
+        let mut out = Vec::new();
+        for shard in self.inner.shards.iter() {
+            for (key, slot) in shard.lock().iter() {
+                let s = slot.state.lock();
+                out.push(HostStats {
+                    host: key.to_string(),
+                    live: s.live,
+                    idle: s.idle.len(),
+                    connecting: s.connecting,
+                    waiters: s.waiters,
+                });
+            }
+        }
+        out.sort_by(|a, b| a.host.cmp(&b.host));
+        out
+    }
+
+    /// Whether `key` has a live connection right now (used to skip
+    /// probing hosts we are obviously connected to).
+    pub fn has_live(&self, key: &M::Key) -> bool {
+        let shard = &self.inner.shards[self.shard_of(key)];
+        let map = shard.lock();
+        map.peek(key).is_some_and(|s| s.state.lock().live > 0)
+    }
+
+    /// Stops handing out connections and closes every idle one. Busy
+    /// connections are closed as they come back.
+    pub fn close(&self) {
+        self.inner.closed.store(true, Ordering::Release);
+        let mut idle = Vec::new();
+        for shard in self.inner.shards.iter() {
+            for (_, slot) in shard.lock().iter() {
+                let mut state = slot.state.lock();
+                let n = state.idle.len();
+                idle.extend(state.idle.drain(..).map(|i| i.conn));
+                state.live -= n;
+                drop(state);
+                slot.ready.notify_all();
+            }
+        }
+        self.retire(idle, |m, n| (0..n).for_each(|_| m.discarded()));
+    }
+}
+
+impl PoolThreads {
+    /// Stops the reaper and waits (up to `grace`) for pending closes.
+    pub fn shutdown<M: Manager>(mut self, pool: Pool<M>, grace: Duration) {
+        pool.close();
+        let _ = self.stop_reaper.send(());
+        if let Some(h) = self.reaper.take() {
+            let _ = h.join();
+        }
+        // The closer drains what is queued before the stop marker; wait
+        // for it only as long as we may, since a disconnect can block.
+        let _ = pool.inner.closer.send(None);
+        if let Some(h) = self.closer.take() {
+            let deadline = Instant::now() + grace;
+            while !h.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+}
+
+/// A checked-out connection. Returns to the pool when dropped, unless it
+/// was marked broken, in which case it is closed.
+pub struct Pooled<M: Manager> {
+    conn: Option<M::Conn>,
+    slot: Arc<SlotOf<M>>,
+    pool: Pool<M>,
+    broken: bool,
+    reused: bool,
+}
+
+impl<M: Manager> Pooled<M> {
+    /// Marks the connection as unusable: it is closed instead of reused.
+    pub fn mark_broken(&mut self) {
+        self.broken = true;
+    }
+
+    /// Whether this connection came from the idle list (and so may have
+    /// died while idle) rather than being opened for this request.
+    pub fn was_reused(&self) -> bool {
+        self.reused
+    }
+}
+
+impl<M: Manager> Deref for Pooled<M> {
+    type Target = M::Conn;
+    fn deref(&self) -> &M::Conn {
+        // Present from construction until drop.
+        self.conn
+            .as_ref()
+            .expect("pooled connection present until drop")
+    }
+}
+
+impl<M: Manager> DerefMut for Pooled<M> {
+    fn deref_mut(&mut self) -> &mut M::Conn {
+        self.conn
+            .as_mut()
+            .expect("pooled connection present until drop")
+    }
+}
+
+impl<M: Manager> Drop for Pooled<M> {
+    fn drop(&mut self) {
+        let Some(conn) = self.conn.take() else {
+            return;
+        };
+        if self.broken {
+            self.pool.inner.metrics.discarded();
+            self.pool.forget(&self.slot, conn);
+        } else {
+            self.pool.check_in(&self.slot, conn);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

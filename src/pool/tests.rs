@@ -1,0 +1,268 @@
+//! Pool bookkeeping against a fake manager: bounds, reuse, eviction,
+//! shared failures, reaping. Real SSH is covered by the integration tests.
+
+use super::*;
+use std::collections::HashSet;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Barrier;
+
+/// Counts connections in existence and remembers the highest count seen,
+/// so that a test can prove a bound held at every moment.
+#[derive(Default)]
+struct Fake {
+    open: AtomicUsize,
+    peak: AtomicUsize,
+    connects: AtomicUsize,
+    closes: AtomicUsize,
+    connect_delay: Duration,
+    fail_hosts: Mutex<HashSet<String>>,
+    dead: AtomicBool,
+}
+
+struct FakeConn {
+    host: String,
+}
+
+impl Manager for Arc<Fake> {
+    type Key = String;
+    type Conn = FakeConn;
+    type Error = String;
+
+    fn connect(&self, key: &String, _deadline: Instant) -> Result<FakeConn, String> {
+        self.connects.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(self.connect_delay);
+        if self.fail_hosts.lock().contains(key) {
+            return Err(format!("{key}: connection refused"));
+        }
+        let now = self.open.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+        Ok(FakeConn { host: key.clone() })
+    }
+
+    fn is_alive(&self, _conn: &mut FakeConn) -> bool {
+        !self.dead.swap(false, Ordering::SeqCst)
+    }
+
+    fn close(&self, _conn: FakeConn) {
+        self.open.fetch_sub(1, Ordering::SeqCst);
+        self.closes.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn config(max_size: usize, per_host: usize) -> PoolConfig {
+    PoolConfig {
+        max_size,
+        max_per_host: per_host,
+        max_handshakes_per_host: 2,
+        idle_timeout: Duration::from_secs(60),
+    }
+}
+
+fn pool_with(fake: Fake, cfg: PoolConfig) -> (Pool<Arc<Fake>>, PoolThreads, Arc<Fake>) {
+    let fake = Arc::new(fake);
+    let (pool, threads) = Pool::new(Arc::clone(&fake), cfg).unwrap();
+    (pool, threads, fake)
+}
+
+fn soon() -> Instant {
+    Instant::now() + Duration::from_secs(10)
+}
+
+/// Closing happens on another thread; wait (bounded) until it caught up.
+fn wait_for(what: &str, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn a_returned_connection_is_reused() {
+    let (pool, _t, fake) = pool_with(Fake::default(), config(10, 4));
+    let first = pool.get(&"a".to_string(), soon()).unwrap();
+    assert!(!first.was_reused());
+    drop(first);
+    let second = pool.get(&"a".to_string(), soon()).unwrap();
+    assert!(second.was_reused());
+    assert_eq!(second.host, "a");
+    assert_eq!(fake.connects.load(Ordering::SeqCst), 1);
+    assert_eq!(pool.metrics().hits, 1);
+}
+
+#[test]
+fn a_host_never_gets_more_than_its_limit() {
+    let (pool, _t, fake) = pool_with(Fake::default(), config(10, 2));
+    let a = "a".to_string();
+    let one = pool.get(&a, soon()).unwrap();
+    let _two = pool.get(&a, soon()).unwrap();
+    let err = pool
+        .get(&a, Instant::now() + Duration::from_millis(30))
+        .err()
+        .expect("a third connection must wait and time out");
+    assert!(matches!(err, PoolError::Timeout { .. }), "{err}");
+    drop(one);
+    let three = pool.get(&a, soon()).unwrap();
+    assert!(three.was_reused());
+    assert_eq!(fake.connects.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn a_waiter_gets_the_connection_another_request_returns() {
+    let (pool, _t, _fake) = pool_with(Fake::default(), config(10, 1));
+    let held = pool.get(&"a".to_string(), soon()).unwrap();
+    let p = pool.clone();
+    let waiter =
+        std::thread::spawn(move || p.get(&"a".to_string(), soon()).map(|c| c.was_reused()));
+    std::thread::sleep(Duration::from_millis(20));
+    drop(held);
+    assert!(waiter.join().unwrap().unwrap());
+}
+
+#[test]
+fn at_the_bound_the_least_recently_used_idle_host_is_evicted() {
+    let (pool, _t, fake) = pool_with(Fake::default(), config(3, 4));
+    for host in ["a", "b", "c"] {
+        drop(pool.get(&host.to_string(), soon()).unwrap());
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // "a" is the least recently used; touch "b" and "c" again.
+    drop(pool.get(&"b".to_string(), soon()).unwrap());
+    drop(pool.get(&"c".to_string(), soon()).unwrap());
+    let d = pool.get(&"d".to_string(), soon()).unwrap();
+    assert_eq!(pool.live(), 3);
+    assert_eq!(pool.metrics().evictions, 1);
+    let stats = pool.host_stats();
+    let live_of = |h: &str| stats.iter().find(|s| s.host == h).map_or(0, |s| s.live);
+    assert_eq!(live_of("a"), 0, "{stats:?}");
+    assert_eq!(live_of("b"), 1);
+    drop(d);
+    wait_for("the evicted connection to be closed", || {
+        fake.closes.load(Ordering::SeqCst) == 1
+    });
+}
+
+#[test]
+fn when_every_connection_is_busy_a_new_host_waits_for_one_to_return() {
+    let (pool, _t, _fake) = pool_with(Fake::default(), config(1, 4));
+    let held = pool.get(&"a".to_string(), soon()).unwrap();
+    let p = pool.clone();
+    let waiter =
+        std::thread::spawn(move || p.get(&"b".to_string(), soon()).map(|c| c.host.clone()));
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(pool.live(), 1);
+    drop(held);
+    assert_eq!(waiter.join().unwrap().unwrap(), "b");
+    assert_eq!(pool.live(), 1);
+}
+
+#[test]
+fn the_global_bound_holds_under_concurrent_cold_connects() {
+    let fake = Fake {
+        connect_delay: Duration::from_millis(2),
+        ..Fake::default()
+    };
+    let (pool, _t, fake) = pool_with(fake, config(8, 3));
+    let threads = 32;
+    let barrier = Arc::new(Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let pool = pool.clone();
+            let barrier = Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                barrier.wait();
+                for i in 0..40 {
+                    let host = format!("h{}", (t * 7 + i) % 50);
+                    let conn = pool.get(&host, soon()).expect("checkout");
+                    assert!(pool.live() <= 8);
+                    drop(conn);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert!(pool.live() <= 8);
+    // Closes run on another thread, so `open` can only lag behind `live`.
+    assert!(
+        fake.peak.load(Ordering::SeqCst) <= 8,
+        "peak {}",
+        fake.peak.load(Ordering::SeqCst)
+    );
+}
+
+#[test]
+fn requests_waiting_on_a_failed_connect_share_its_error() {
+    let fake = Fake {
+        connect_delay: Duration::from_millis(50),
+        ..Fake::default()
+    };
+    fake.fail_hosts.lock().insert("down".to_string());
+    let mut cfg = config(100, 4);
+    cfg.max_handshakes_per_host = 1;
+    let (pool, _t, fake) = pool_with(fake, cfg);
+    let handles: Vec<_> = (0..10)
+        .map(|_| {
+            let pool = pool.clone();
+            std::thread::spawn(move || pool.get(&"down".to_string(), soon()).err())
+        })
+        .collect();
+    for h in handles {
+        let err = h.join().unwrap().expect("a dead host fails");
+        assert!(err.to_string().contains("connection refused"), "{err}");
+    }
+    // Waiters took the first failure instead of each trying again.
+    assert!(fake.connects.load(Ordering::SeqCst) < 10);
+    assert_eq!(pool.live(), 0);
+}
+
+#[test]
+fn a_dead_idle_connection_is_replaced() {
+    let (pool, _t, fake) = pool_with(Fake::default(), config(10, 4));
+    drop(pool.get(&"a".to_string(), soon()).unwrap());
+    fake.dead.store(true, Ordering::SeqCst);
+    let conn = pool.get(&"a".to_string(), soon()).unwrap();
+    assert!(!conn.was_reused());
+    assert_eq!(fake.connects.load(Ordering::SeqCst), 2);
+    wait_for("the dead connection's place to be freed", || pool.live() == 1);
+}
+
+#[test]
+fn a_connection_marked_broken_is_closed_not_reused() {
+    let (pool, _t, fake) = pool_with(Fake::default(), config(10, 4));
+    let mut conn = pool.get(&"a".to_string(), soon()).unwrap();
+    conn.mark_broken();
+    drop(conn);
+    wait_for("the broken connection to be closed", || {
+        fake.closes.load(Ordering::SeqCst) == 1 && pool.live() == 0
+    });
+    assert!(!pool.get(&"a".to_string(), soon()).unwrap().was_reused());
+}
+
+#[test]
+fn the_reaper_closes_idle_connections_and_forgets_empty_hosts() {
+    let mut cfg = config(10, 4);
+    cfg.idle_timeout = Duration::from_millis(20);
+    let (pool, _t, fake) = pool_with(Fake::default(), cfg);
+    drop(pool.get(&"a".to_string(), soon()).unwrap());
+    std::thread::sleep(Duration::from_millis(30));
+    pool.reap_idle();
+    assert!(pool.host_stats().is_empty());
+    wait_for("the reaped connection to be closed", || {
+        fake.closes.load(Ordering::SeqCst) == 1 && pool.live() == 0
+    });
+}
+
+#[test]
+fn shutdown_closes_idle_connections_and_refuses_new_checkouts() {
+    let (pool, threads, fake) = pool_with(Fake::default(), config(10, 4));
+    drop(pool.get(&"a".to_string(), soon()).unwrap());
+    drop(pool.get(&"b".to_string(), soon()).unwrap());
+    threads.shutdown(pool.clone(), Duration::from_secs(5));
+    assert_eq!(fake.closes.load(Ordering::SeqCst), 2);
+    assert!(matches!(
+        pool.get(&"a".to_string(), soon()),
+        Err(PoolError::Closed)
+    ));
+}
