@@ -1,0 +1,12 @@
+//! SSH on libssh2: opening sessions, running commands, SFTP file access.
+//! Knows nothing of pools or MCP.
+
+pub mod error;
+pub mod exec;
+pub mod host_key;
+pub mod session;
+pub mod sftp;
+
+pub use error::{ErrorKind, SshError};
+pub use host_key::HostKeyPolicy;
+pub use session::{connect, probe, ConnectOptions, SshSession};

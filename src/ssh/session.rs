@@ -1,0 +1,360 @@
+//! Opening an SSH session: resolve, TCP connect, handshake, host key
+//! check, authentication — each step under a deadline.
+
+use super::error::{from_ssh2, ErrorKind, SshError};
+use super::host_key::{HostKeyPolicy, Peer};
+use crate::config::HostConfig;
+use ssh2::{Session, Sftp};
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Everything a connect needs besides the host itself.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// Budget for the TCP connect, and again for handshake + auth.
+    pub connect_timeout: Duration,
+    /// Budget for each later libssh2 call (an SFTP request, a channel open).
+    pub io_timeout: Duration,
+    pub host_keys: HostKeyPolicy,
+    /// Use ssh-agent (SSH_AUTH_SOCK is set).
+    pub use_agent: bool,
+    /// Tried when a host names no IdentityFile, as OpenSSH does.
+    pub default_keys: Vec<PathBuf>,
+}
+
+/// A connected, authenticated session with its lazily opened SFTP handle.
+pub struct SshSession {
+    // Field order matters: the SFTP handle must be shut down before the
+    // session it lives on.
+    sftp: Option<Sftp>,
+    session: Session,
+    /// A second handle on the session's socket, for liveness checks and
+    /// for waiting on it while the session is in non-blocking mode.
+    socket: TcpStream,
+    label: String,
+    io_timeout: Duration,
+    /// Set when an operation left the session in an unknown state.
+    poisoned: bool,
+}
+
+impl SshSession {
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// The alias this session was opened for, for messages.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    pub fn socket_fd(&self) -> std::os::fd::RawFd {
+        self.socket.as_raw_fd()
+    }
+
+    /// The SFTP channel of this session, opened on first use and kept.
+    pub fn sftp(&mut self) -> Result<&Sftp, SshError> {
+        if self.sftp.is_none() {
+            let sftp = self.session.sftp().map_err(|e| {
+                let mut err = from_ssh2(&format!("{}: cannot start SFTP", self.label), &e);
+                if err.kind == ErrorKind::Remote {
+                    err.kind = ErrorKind::Channel;
+                }
+                err
+            })?;
+            self.sftp = Some(sftp);
+        }
+        // Set just above.
+        self.sftp
+            .as_ref()
+            .ok_or_else(|| SshError::new(ErrorKind::Channel, "SFTP unavailable"))
+    }
+
+    /// Applies the per-call libssh2 timeout, shortened to fit `deadline`.
+    pub fn set_call_timeout(&self, deadline: Option<Instant>) {
+        let mut budget = self.io_timeout;
+        if let Some(d) = deadline {
+            budget = budget.min(d.saturating_duration_since(Instant::now()));
+        }
+        self.session.set_timeout(millis(budget));
+    }
+
+    /// Whether the server is still there, judged without a round trip:
+    /// a closed or reset socket shows up as EOF or an error on peek.
+    pub fn is_alive(&self) -> bool {
+        let mut byte = [0u8; 1];
+        match self.socket.peek(&mut byte) {
+            Ok(0) => false,
+            Ok(_) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
+        }
+    }
+
+    /// Marks the session as unfit for reuse (e.g. a command was cut off
+    /// mid-stream); the pool closes it instead of keeping it.
+    pub fn poison(&mut self) {
+        self.poisoned = true;
+    }
+
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned
+    }
+
+    /// Says goodbye politely, within a short timeout.
+    pub fn disconnect(mut self) {
+        self.session.set_timeout(1000);
+        self.sftp.take();
+        let _ = self.session.disconnect(None, "closing", None);
+    }
+}
+
+/// Opens a session to `host`, giving up at `deadline` at the latest.
+pub fn connect(
+    host: &HostConfig,
+    opts: &ConnectOptions,
+    deadline: Instant,
+) -> Result<SshSession, SshError> {
+    if let Some(jump) = &host.proxy_jump {
+        return Err(SshError::new(
+            ErrorKind::Config,
+            format!(
+                "{}: ProxyJump ({jump}) is not supported by this version of scout-mcp",
+                host.alias
+            ),
+        ));
+    }
+    let peer = Peer {
+        alias: &host.alias,
+        hostname: &host.hostname,
+        port: host.port,
+    };
+    let budget = host
+        .connect_timeout
+        .map_or(opts.connect_timeout, |t| t.min(opts.connect_timeout));
+    let tcp_deadline = deadline.min(Instant::now() + budget);
+    let stream = open_tcp(host, tcp_deadline)?;
+    let ssh_deadline = deadline.min(Instant::now() + budget);
+    let socket = stream
+        .try_clone()
+        .map_err(|e| SshError::new(ErrorKind::Disconnected, format!("{}: {e}", host.alias)))?;
+    let session = handshake(stream, &peer, ssh_deadline)?;
+    opts.host_keys.verify(&session, &peer)?;
+    session.set_timeout(millis_until(ssh_deadline));
+    authenticate(&session, host, opts)?;
+    Ok(SshSession {
+        sftp: None,
+        session,
+        socket,
+        label: host.alias.clone(),
+        io_timeout: opts.io_timeout,
+        poisoned: false,
+    })
+}
+
+fn millis(d: Duration) -> u32 {
+    // libssh2 treats 0 as "no timeout": never pass it.
+    d.as_millis().clamp(1, u128::from(u32::MAX)) as u32
+}
+
+fn millis_until(deadline: Instant) -> u32 {
+    millis(deadline.saturating_duration_since(Instant::now()))
+}
+
+fn open_tcp(host: &HostConfig, deadline: Instant) -> Result<TcpStream, SshError> {
+    let addrs = resolve(host, deadline)?;
+    let mut last = None;
+    for addr in &addrs {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            break;
+        }
+        match TcpStream::connect_timeout(addr, remaining) {
+            Ok(stream) => {
+                // Without it every request/response turn waits ~40 ms for
+                // delayed ACKs (DESIGN §3).
+                let _ = stream.set_nodelay(true);
+                return Ok(stream);
+            }
+            Err(e) => last = Some((*addr, e)),
+        }
+    }
+    Err(tcp_error(host, last))
+}
+
+fn tcp_error(host: &HostConfig, last: Option<(SocketAddr, std::io::Error)>) -> SshError {
+    let who = format!("{} ({}:{})", host.alias, host.hostname, host.port);
+    match last {
+        Some((addr, e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => SshError::new(
+            ErrorKind::Refused,
+            format!("{who}: connection refused at {addr}: is sshd running on that port?"),
+        ),
+        Some((addr, e)) if e.kind() == std::io::ErrorKind::TimedOut => SshError::new(
+            ErrorKind::Timeout,
+            format!("{who}: TCP connect to {addr} timed out"),
+        ),
+        Some((addr, e)) => SshError::new(
+            ErrorKind::Disconnected,
+            format!("{who}: cannot connect to {addr}: {e}"),
+        ),
+        None => SshError::new(ErrorKind::Timeout, format!("{who}: TCP connect timed out")),
+    }
+}
+
+/// Resolves the host name. getaddrinfo has no timeout of its own, so a
+/// name (not an IP literal) is resolved on a helper thread that we stop
+/// waiting for at the deadline.
+fn resolve(host: &HostConfig, deadline: Instant) -> Result<Vec<SocketAddr>, SshError> {
+    if let Ok(ip) = host.hostname.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, host.port)]);
+    }
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let name = (host.hostname.clone(), host.port);
+    let spawned = std::thread::Builder::new()
+        .name("resolve".into())
+        .spawn(move || {
+            let _ = tx.send(name.to_socket_addrs().map(|a| a.collect::<Vec<_>>()));
+        });
+    let who = format!("{} ({})", host.alias, host.hostname);
+    if let Err(e) = spawned {
+        return Err(SshError::new(
+            ErrorKind::Resolve,
+            format!("{who}: cannot resolve: {e}"),
+        ));
+    }
+    match rx.recv_deadline(deadline) {
+        Ok(Ok(addrs)) if !addrs.is_empty() => Ok(addrs),
+        Ok(Ok(_)) => Err(SshError::new(
+            ErrorKind::Resolve,
+            format!("{who}: the name resolves to no address"),
+        )),
+        Ok(Err(e)) => Err(SshError::new(
+            ErrorKind::Resolve,
+            format!("{who}: cannot resolve the host name: {e}"),
+        )),
+        Err(_) => Err(SshError::new(
+            ErrorKind::Timeout,
+            format!("{who}: resolving the host name timed out"),
+        )),
+    }
+}
+
+fn handshake(stream: TcpStream, peer: &Peer, deadline: Instant) -> Result<Session, SshError> {
+    let who = format!("{} ({}:{})", peer.alias, peer.hostname, peer.port);
+    let mut session = Session::new().map_err(|e| from_ssh2(&who, &e))?;
+    session.set_tcp_stream(stream);
+    session.set_timeout(millis_until(deadline));
+    session.handshake().map_err(|e| {
+        let mut err = from_ssh2(&format!("{who}: SSH handshake failed"), &e);
+        if err.kind == ErrorKind::Timeout {
+            err.message = format!(
+                "{who}: SSH handshake timed out: the port accepts TCP but the server did not \
+                 complete the SSH handshake in time"
+            );
+        }
+        err
+    })?;
+    Ok(session)
+}
+
+/// Tries ssh-agent, then the configured IdentityFiles (or the default
+/// key files when none are configured), and reports every attempt.
+fn authenticate(
+    session: &Session,
+    host: &HostConfig,
+    opts: &ConnectOptions,
+) -> Result<(), SshError> {
+    let who = format!(
+        "{} ({}@{}:{})",
+        host.alias, host.user, host.hostname, host.port
+    );
+    let offered = session
+        .auth_methods(&host.user)
+        .map(str::to_string)
+        .map_err(|e| from_ssh2(&format!("{who}: authentication"), &e))?;
+    if session.authenticated() {
+        return Ok(());
+    }
+    if !offered.split(',').any(|m| m == "publickey") {
+        return Err(SshError::new(
+            ErrorKind::Auth,
+            format!(
+                "{who}: the server accepts only {offered}; scout-mcp authenticates with keys \
+                 (ssh-agent or IdentityFile)"
+            ),
+        ));
+    }
+    let mut tried = Vec::new();
+    if opts.use_agent && !host.identities_only {
+        match try_agent(session, &host.user) {
+            Ok(true) => return Ok(()),
+            Ok(false) => tried.push("ssh-agent (no key accepted)".to_string()),
+            Err(why) => tried.push(format!("ssh-agent ({why})")),
+        }
+    }
+    let keys = if host.identity_files.is_empty() {
+        opts.default_keys.clone()
+    } else {
+        host.identity_files.clone()
+    };
+    for key in keys {
+        if !key.exists() {
+            if !host.identity_files.is_empty() {
+                tried.push(format!("{} (file not found)", key.display()));
+            }
+            continue;
+        }
+        match session.userauth_pubkey_file(&host.user, None, &key, None) {
+            Ok(()) if session.authenticated() => return Ok(()),
+            Ok(()) => tried.push(format!("{} (rejected)", key.display())),
+            Err(e) => tried.push(format!("{} ({})", key.display(), key_failure(&e))),
+        }
+    }
+    if tried.is_empty() {
+        tried.push("no keys: no agent, no IdentityFile, no default key file".to_string());
+    }
+    Err(SshError::new(
+        ErrorKind::Auth,
+        format!(
+            "{who}: authentication rejected; tried {}; the server accepts: {offered}",
+            tried.join(", ")
+        ),
+    ))
+}
+
+fn try_agent(session: &Session, user: &str) -> Result<bool, String> {
+    let mut agent = session.agent().map_err(|e| e.message().to_string())?;
+    agent
+        .connect()
+        .map_err(|e| format!("cannot connect: {}", e.message()))?;
+    agent
+        .list_identities()
+        .map_err(|e| format!("cannot list keys: {}", e.message()))?;
+    let identities = agent.identities().map_err(|e| e.message().to_string())?;
+    let accepted = identities
+        .iter()
+        .any(|id| agent.userauth(user, id).is_ok() && session.authenticated());
+    let _ = agent.disconnect();
+    if !accepted && identities.is_empty() {
+        return Err("the agent holds no keys".into());
+    }
+    Ok(accepted)
+}
+
+fn key_failure(e: &ssh2::Error) -> String {
+    const LIBSSH2_ERROR_FILE: i32 = -16;
+    match e.code() {
+        ssh2::ErrorCode::Session(LIBSSH2_ERROR_FILE) => {
+            "cannot load the key: passphrase-protected (add it to ssh-agent) or an unsupported format"
+                .to_string()
+        }
+        ssh2::ErrorCode::Session(-18) | ssh2::ErrorCode::Session(-19) => "rejected".to_string(),
+        _ => e.message().to_string(),
+    }
+}
+
+/// Whether the host accepts TCP connections on its SSH port within
+/// `timeout` (no SSH traffic: a cheap "online" mark).
+pub fn probe(host: &HostConfig, timeout: Duration) -> bool {
+    open_tcp(host, Instant::now() + timeout).is_ok()
+}

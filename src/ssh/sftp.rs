@@ -1,0 +1,138 @@
+//! File operations over SFTP: no remote process, paths passed as data.
+
+use super::error::{from_ssh2, SshError};
+use super::session::SshSession;
+use ssh2::FileStat;
+use std::io::Read;
+use std::path::Path;
+use std::time::Instant;
+
+/// One directory entry, with its symlink target when it is a link.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub name: String,
+    pub stat: FileStat,
+    pub link_target: Option<String>,
+}
+
+/// A file's first bytes, and whether there were more.
+#[derive(Debug)]
+pub struct FileHead {
+    pub bytes: Vec<u8>,
+    pub truncated: bool,
+    /// The size the server reported, when it reported one.
+    pub size: Option<u64>,
+}
+
+fn ctx(sess: &SshSession, path: &str, what: &str) -> String {
+    format!("{}:{path}: {what}", sess.label())
+}
+
+/// `stat` (following symlinks).
+pub fn stat(sess: &mut SshSession, path: &str, deadline: Instant) -> Result<FileStat, SshError> {
+    sess.set_call_timeout(Some(deadline));
+    let context = ctx(sess, path, "cannot stat");
+    let sftp = sess.sftp()?;
+    sftp.stat(Path::new(path))
+        .map_err(|e| from_ssh2(&context, &e))
+}
+
+/// Reads at most `cap` bytes of a file.
+pub fn read_head(
+    sess: &mut SshSession,
+    path: &str,
+    cap: u64,
+    deadline: Instant,
+) -> Result<FileHead, SshError> {
+    sess.set_call_timeout(Some(deadline));
+    let open_ctx = ctx(sess, path, "cannot open");
+    let read_ctx = ctx(sess, path, "read failed");
+    let sftp = sess.sftp()?;
+    let mut file = sftp
+        .open(Path::new(path))
+        .map_err(|e| from_ssh2(&open_ctx, &e))?;
+    let size = file.stat().ok().and_then(|s| s.size);
+    // One byte past the cap tells "exactly cap" from "more than cap"
+    // even for files whose size the server reports as 0 (/proc).
+    let limit = cap.saturating_add(1);
+    let initial = size.unwrap_or(0).min(limit).min(16 << 20) as usize;
+    let mut bytes = Vec::with_capacity(initial);
+    (&mut file)
+        .take(limit)
+        .read_to_end(&mut bytes)
+        .map_err(|e| super::error::from_io(&read_ctx, &e))?;
+    let truncated = bytes.len() as u64 > cap;
+    bytes.truncate(cap as usize);
+    Ok(FileHead {
+        bytes,
+        truncated,
+        size,
+    })
+}
+
+/// Lists a directory (without `.` and `..`), at most `max_entries`
+/// entries, sorted by name. Returns the entries and whether it was cut.
+pub fn list(
+    sess: &mut SshSession,
+    path: &str,
+    max_entries: usize,
+    deadline: Instant,
+) -> Result<(Vec<Entry>, bool), SshError> {
+    sess.set_call_timeout(Some(deadline));
+    let context = ctx(sess, path, "cannot list");
+    let sftp = sess.sftp()?;
+    let mut dir = sftp
+        .opendir(Path::new(path))
+        .map_err(|e| from_ssh2(&context, &e))?;
+    let mut entries = Vec::new();
+    let mut cut = false;
+    loop {
+        match dir.readdir() {
+            Ok((name, stat)) => {
+                let name = name.to_string_lossy().into_owned();
+                if name == "." || name == ".." {
+                    continue;
+                }
+                if entries.len() == max_entries {
+                    cut = true;
+                    break;
+                }
+                entries.push(Entry {
+                    name,
+                    stat,
+                    link_target: None,
+                });
+            }
+            Err(e) if is_end_of_dir(&e) => break,
+            Err(e) => return Err(from_ssh2(&context, &e)),
+        }
+    }
+    drop(dir);
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    for entry in entries.iter_mut().filter(|e| is_symlink(&e.stat)) {
+        let full = join(path, &entry.name);
+        entry.link_target = sftp
+            .readlink(Path::new(&full))
+            .ok()
+            .map(|t| t.to_string_lossy().into_owned());
+    }
+    Ok((entries, cut))
+}
+
+fn is_end_of_dir(e: &ssh2::Error) -> bool {
+    const LIBSSH2_ERROR_FILE: i32 = -16;
+    e.code() == ssh2::ErrorCode::Session(LIBSSH2_ERROR_FILE)
+}
+
+pub fn is_symlink(stat: &FileStat) -> bool {
+    stat.perm.is_some_and(|p| p & 0o170000 == 0o120000)
+}
+
+/// Joins a directory and a name the way the remote side will read it.
+pub fn join(dir: &str, name: &str) -> String {
+    if dir.ends_with('/') {
+        format!("{dir}{name}")
+    } else {
+        format!("{dir}/{name}")
+    }
+}
