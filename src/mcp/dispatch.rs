@@ -1,0 +1,239 @@
+//! Routing MCP methods. Cheap methods are answered on the reader thread;
+//! tool calls and resource reads go to the worker pool, or are refused
+//! at once with "server busy" when it is saturated.
+
+use super::jsonrpc::{self, Incoming};
+use super::tools;
+use super::transport::Outbox;
+use crate::resources::{self, ResourceError};
+use crate::scout::Scout;
+use crate::workers::{Executor, Rejected};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// Protocol revisions we speak, newest first.
+pub const PROTOCOL_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+
+const INSTRUCTIONS: &str = "scout-mcp reaches the SSH hosts of the user's ssh config. \
+Call scout with target='hosts' to see them, then 'host:/path' to read a file or list a \
+directory, and add query='...' to run a shell command there.";
+
+pub struct Dispatcher {
+    scout: Arc<Scout>,
+    executor: Arc<Executor>,
+    out: Outbox,
+}
+
+impl Dispatcher {
+    pub fn new(scout: Arc<Scout>, executor: Arc<Executor>, out: Outbox) -> Self {
+        Dispatcher {
+            scout,
+            executor,
+            out,
+        }
+    }
+
+    /// Handles one input line.
+    pub fn handle_line(&self, line: &[u8]) {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        match jsonrpc::parse(line) {
+            Ok(Incoming::Request { id, method, params }) => self.request(id, &method, params),
+            Ok(Incoming::Notification { method, .. }) => log::debug!("notification {method}"),
+            Ok(Incoming::Response) => {}
+            Err(r) => self.out.send(jsonrpc::error(&r.id, r.code, &r.message)),
+        }
+    }
+
+    /// Answers a message that was too large to read.
+    pub fn too_long(&self, size: usize) {
+        let message = format!(
+            "Invalid request: message of {size} bytes exceeds the limit of {} bytes",
+            super::transport::MAX_LINE
+        );
+        self.out.send(jsonrpc::error(
+            &Value::Null,
+            jsonrpc::INVALID_REQUEST,
+            &message,
+        ));
+    }
+
+    fn request(&self, id: Value, method: &str, params: Value) {
+        let answer = match method {
+            "initialize" => Ok(initialize(&params)),
+            "ping" => Ok(json!({})),
+            "tools/list" => Ok(json!({"tools": [tools::definition()]})),
+            "resources/list" => Ok(json!({"resources": listings(resources::RESOURCES, "uri")})),
+            "resources/templates/list" => {
+                Ok(json!({"resourceTemplates": listings(resources::TEMPLATES, "uriTemplate")}))
+            }
+            "logging/setLevel" => set_level(&params),
+            "tools/call" => return self.tool_call(id, &params),
+            "resources/read" => return self.resource_read(id, &params),
+            _ => Err((
+                jsonrpc::METHOD_NOT_FOUND,
+                format!(
+                    "Method not found: {}",
+                    crate::scout::target::shorten(method)
+                ),
+            )),
+        };
+        self.reply(&id, answer);
+    }
+
+    fn reply(&self, id: &Value, answer: Result<Value, (i64, String)>) {
+        self.out.send(match answer {
+            Ok(result) => jsonrpc::response(id, result),
+            Err((code, message)) => jsonrpc::error(id, code, &message),
+        });
+    }
+
+    fn tool_call(&self, id: Value, params: &Value) {
+        let name = params.get("name").and_then(Value::as_str);
+        if name != Some(tools::TOOL_NAME) {
+            let shown = name.map_or("(none)".to_string(), crate::scout::target::shorten);
+            let message = format!("Unknown tool: {shown}. This server has one tool: scout");
+            return self.reply(&id, Err((jsonrpc::INVALID_PARAMS, message)));
+        }
+        let request = match tools::parse_arguments(params.get("arguments")) {
+            Ok(r) => r,
+            Err(e) => return self.reply(&id, Err((jsonrpc::INVALID_PARAMS, e))),
+        };
+        let scout = Arc::clone(&self.scout);
+        self.submit(id, move || Ok(tools::result(scout.run(&request))));
+    }
+
+    fn resource_read(&self, id: Value, params: &Value) {
+        let Some(uri) = params
+            .get("uri")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+        else {
+            let message = "resources/read needs a string 'uri'".to_string();
+            return self.reply(&id, Err((jsonrpc::INVALID_PARAMS, message)));
+        };
+        let scout = Arc::clone(&self.scout);
+        self.submit(id, move || match resources::read(&scout, &uri) {
+            Ok(text) => {
+                Ok(json!({"contents": [{"uri": uri, "mimeType": "text/plain", "text": text}]}))
+            }
+            Err(ResourceError::NotFound(m)) => Err((jsonrpc::RESOURCE_NOT_FOUND, m)),
+            Err(ResourceError::Failed(m)) => Err((jsonrpc::INTERNAL_ERROR, m)),
+        });
+    }
+
+    /// Runs `work` on a worker and sends its answer; refuses at once when
+    /// every worker is busy and the queue is full.
+    fn submit(
+        &self,
+        id: Value,
+        work: impl FnOnce() -> Result<Value, (i64, String)> + Send + 'static,
+    ) {
+        let out = self.out.clone();
+        let reply_id = id.clone();
+        let job = Box::new(move || {
+            let message = match work() {
+                Ok(result) => jsonrpc::response(&reply_id, result),
+                Err((code, m)) => jsonrpc::error(&reply_id, code, &m),
+            };
+            out.send(message);
+        });
+        match self.executor.try_submit(job) {
+            Ok(()) => {}
+            Err(Rejected::Busy) => {
+                let message = format!(
+                    "Server busy: {} requests running and {} queued; retry shortly",
+                    self.executor.running(),
+                    self.executor.queued()
+                );
+                self.reply(&id, Err((jsonrpc::SERVER_BUSY, message)));
+            }
+            Err(Rejected::Closed) => {
+                let message = "Server is shutting down".to_string();
+                self.reply(&id, Err((jsonrpc::SERVER_BUSY, message)));
+            }
+        }
+    }
+}
+
+fn initialize(params: &Value) -> Value {
+    let asked = params.get("protocolVersion").and_then(Value::as_str);
+    let version = asked
+        .and_then(|v| PROTOCOL_VERSIONS.iter().find(|&&s| s == v))
+        .unwrap_or(&PROTOCOL_VERSIONS[0]);
+    json!({
+        "protocolVersion": version,
+        "capabilities": {
+            "tools": {"listChanged": false},
+            "resources": {"subscribe": false, "listChanged": false},
+            "logging": {}
+        },
+        "serverInfo": {
+            "name": "scout-mcp",
+            "title": "Scout MCP (SSH)",
+            "version": env!("CARGO_PKG_VERSION")
+        },
+        "instructions": INSTRUCTIONS
+    })
+}
+
+fn listings(items: &[resources::Listing], key: &str) -> Vec<Value> {
+    items
+        .iter()
+        .map(|l| {
+            let mut v = json!({
+                "name": l.name,
+                "description": l.description,
+                "mimeType": "text/plain"
+            });
+            v[key] = json!(l.uri);
+            v
+        })
+        .collect()
+}
+
+/// `logging/setLevel`: MCP's syslog levels onto the log crate's.
+fn set_level(params: &Value) -> Result<Value, (i64, String)> {
+    use log::LevelFilter::*;
+    let level = params.get("level").and_then(Value::as_str).unwrap_or("");
+    let filter = match level {
+        "debug" => Debug,
+        "info" | "notice" => Info,
+        "warning" => Warn,
+        "error" | "critical" | "alert" | "emergency" => Error,
+        _ => {
+            let message = format!(
+                "unknown log level '{}'",
+                crate::scout::target::shorten(level)
+            );
+            return Err((jsonrpc::INVALID_PARAMS, message));
+        }
+    };
+    log::set_max_level(filter);
+    Ok(json!({}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negotiates_the_version_the_client_asks_for_when_known() {
+        for v in PROTOCOL_VERSIONS {
+            let r = initialize(&json!({"protocolVersion": v}));
+            assert_eq!(r["protocolVersion"], json!(v));
+        }
+        let r = initialize(&json!({"protocolVersion": "1999-01-01"}));
+        assert_eq!(r["protocolVersion"], json!("2025-11-25"));
+        assert_eq!(
+            initialize(&json!({}))["protocolVersion"],
+            json!("2025-11-25")
+        );
+    }
+
+    #[test]
+    fn set_level_rejects_unknown_levels() {
+        assert!(set_level(&json!({"level": "loud"})).is_err());
+    }
+}

@@ -1,0 +1,6 @@
+//! The Model Context Protocol over stdio: messages, transport, methods.
+
+pub mod dispatch;
+pub mod jsonrpc;
+pub mod tools;
+pub mod transport;

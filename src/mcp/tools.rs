@@ -1,0 +1,139 @@
+//! The `scout` tool as MCP clients see it: name, description, schema,
+//! and the translation of its arguments.
+
+use crate::scout::{ScoutRequest, ToolOutput};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+pub const TOOL_NAME: &str = "scout";
+
+const DESCRIPTION: &str = "\
+Scout remote files and directories over SSH.
+
+Modes (the target is 'hosts' or 'host:/path'):
+- scout(target=\"hosts\"): list the SSH hosts with an online mark
+- scout(target=\"web1:/var/log/app.log\"): read a file
+- scout(target=\"web1:/etc/nginx\"): list a directory
+- scout(target=\"web1:~/code\", query=\"rg 'TODO' -t py\"): run a shell command in that directory
+
+Files are read over SFTP and capped (SCOUT_MAX_FILE_SIZE); commands run through the remote \
+user's shell with a timeout (SCOUT_COMMAND_TIMEOUT) and report stdout, [stderr] and \
+[exit code: N].";
+
+/// The `tools/list` entry.
+pub fn definition() -> Value {
+    json!({
+        "name": TOOL_NAME,
+        "title": "Scout (SSH files and commands)",
+        "description": DESCRIPTION,
+        "inputSchema": {
+            "type": "object",
+            "properties": {
+                "target": {"type": "string", "description": "'hosts' to list hosts, or 'host:/path'"},
+                "query": {"type": "string", "description": "Shell command to run in the target directory"},
+                "tree": {"type": "boolean", "description": "Show a directory tree instead of a listing"},
+                "find": {"type": "string", "description": "Glob pattern of file names to find under the target"},
+                "depth": {"type": "integer", "minimum": 1, "maximum": 10, "description": "Maximum depth for tree and find"},
+                "diff": {"type": "string", "description": "Another 'host:/path' to compare the target file with"},
+                "diff_content": {"type": "string", "description": "Expected content to compare the target file with"},
+                "targets": {"type": "array", "items": {"type": "string"}, "description": "Several 'host:/path' targets for a broadcast read or command"},
+                "beam": {"type": "string", "description": "Local path: upload if it exists, otherwise download the target to it"},
+                "beam_source": {"type": "string", "description": "Source 'host:/path' of a remote-to-remote transfer"},
+                "beam_target": {"type": "string", "description": "Destination 'host:/path' of a remote-to-remote transfer"}
+            },
+            "additionalProperties": false
+        },
+        "annotations": {
+            "title": "Scout (SSH files and commands)",
+            "readOnlyHint": false,
+            "destructiveHint": true,
+            "idempotentHint": false,
+            "openWorldHint": true
+        }
+    })
+}
+
+/// Reads `tools/call` arguments; the error names the offending field.
+pub fn parse_arguments(arguments: Option<&Value>) -> Result<ScoutRequest, String> {
+    let args = match arguments {
+        None | Some(Value::Null) => return Err("missing arguments: 'target' is required".into()),
+        Some(v @ Value::Object(_)) => v,
+        Some(_) => return Err("'arguments' must be an object".into()),
+    };
+    let req = ScoutRequest::deserialize(args).map_err(|e| format!("invalid arguments: {e}"))?;
+    if let Some(d) = req.depth {
+        if !(1..=10).contains(&d) {
+            return Err(format!(
+                "invalid arguments: 'depth' must be between 1 and 10, got {d}"
+            ));
+        }
+    }
+    let has_mode =
+        !req.target.trim().is_empty() || req.targets.is_some() || req.beam_source.is_some();
+    if !has_mode {
+        return Err("missing 'target': give 'hosts' or 'host:/path'".into());
+    }
+    Ok(req)
+}
+
+/// The `tools/call` result for an output.
+pub fn result(output: ToolOutput) -> Value {
+    let mut result = json!({
+        "content": [{"type": "text", "text": output.text}],
+        "isError": output.is_error,
+    });
+    if let Some(s) = output.structured {
+        result["structuredContent"] = s;
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_the_originals_arguments() {
+        let req = parse_arguments(Some(&json!({"target": "web1:/etc", "query": "ls"}))).unwrap();
+        assert_eq!(req.target, "web1:/etc");
+        assert_eq!(req.query.as_deref(), Some("ls"));
+    }
+
+    #[test]
+    fn rejects_wrong_types_unknown_fields_and_bad_depth() {
+        for (args, expect) in [
+            (json!({"target": 5}), "invalid type"),
+            (json!({"target": "a:/", "bogus": 1}), "bogus"),
+            (json!({"target": "a:/", "depth": 0}), "between 1 and 10"),
+            (json!({"target": "a:/", "depth": 11}), "between 1 and 10"),
+            (json!({"target": "a:/", "depth": -1}), "invalid value"),
+            (json!({}), "missing 'target'"),
+            (json!("a:/"), "must be an object"),
+        ] {
+            let err = parse_arguments(Some(&args)).expect_err(&args.to_string());
+            assert!(err.contains(expect), "{args}: {err}");
+        }
+        assert!(parse_arguments(None).is_err());
+    }
+
+    #[test]
+    fn the_schema_lists_every_parameter_of_the_original() {
+        let def = definition();
+        let props = def["inputSchema"]["properties"].as_object().unwrap();
+        for name in [
+            "target",
+            "query",
+            "tree",
+            "find",
+            "depth",
+            "diff",
+            "diff_content",
+            "targets",
+            "beam",
+            "beam_source",
+            "beam_target",
+        ] {
+            assert!(props.contains_key(name), "{name}");
+        }
+    }
+}

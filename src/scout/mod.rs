@@ -1,0 +1,231 @@
+//! The scout operations: what the `scout` tool and the resources do,
+//! independent of how the request arrived (MCP, CLI).
+
+mod command;
+pub mod format;
+mod hosts;
+pub mod read;
+pub mod target;
+
+use crate::config::{Inventory, Settings};
+use crate::pool::ssh::SshManager;
+use crate::pool::{Pool, PoolError};
+use crate::ssh::{SshError, SshSession};
+use serde::Deserialize;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use target::Target;
+
+/// The `scout` tool's arguments, with the Python original's names.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScoutRequest {
+    #[serde(default)]
+    pub target: String,
+    pub query: Option<String>,
+    #[serde(default)]
+    pub tree: bool,
+    pub find: Option<String>,
+    pub depth: Option<u32>,
+    pub diff: Option<String>,
+    pub diff_content: Option<String>,
+    pub targets: Option<Vec<String>>,
+    pub beam: Option<String>,
+    pub beam_source: Option<String>,
+    pub beam_target: Option<String>,
+}
+
+/// What a scout operation produced, ready for a tool result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolOutput {
+    pub text: String,
+    pub is_error: bool,
+    pub structured: Option<Value>,
+}
+
+impl ToolOutput {
+    pub fn ok(text: impl Into<String>) -> Self {
+        ToolOutput {
+            text: text.into(),
+            is_error: false,
+            structured: None,
+        }
+    }
+
+    pub fn error(text: impl Into<String>) -> Self {
+        ToolOutput {
+            text: format!("Error: {}", text.into()),
+            is_error: true,
+            structured: None,
+        }
+    }
+}
+
+/// Why an operation on a host failed, worded for the user.
+pub type OpResult<T> = Result<T, String>;
+
+/// An operation's failure, and whether repeating it on a fresh session
+/// is safe (nothing was started on the remote side).
+pub struct OpError {
+    pub error: SshError,
+    pub retry_safe: bool,
+}
+
+impl From<SshError> for OpError {
+    fn from(error: SshError) -> Self {
+        OpError {
+            error,
+            retry_safe: true,
+        }
+    }
+}
+
+pub struct Scout {
+    pub settings: Arc<Settings>,
+    pub inventory: Arc<Inventory>,
+    pub pool: Pool<SshManager>,
+    /// Bounded pool for probing many hosts at once; not rayon's global
+    /// pool, because its jobs block on the network.
+    fanout: rayon::ThreadPool,
+}
+
+impl Scout {
+    pub fn new(
+        settings: Arc<Settings>,
+        inventory: Arc<Inventory>,
+        pool: Pool<SshManager>,
+        fanout_width: usize,
+    ) -> std::io::Result<Scout> {
+        let fanout = rayon::ThreadPoolBuilder::new()
+            .num_threads(fanout_width.max(1))
+            .thread_name(|i| format!("fanout-{i}"))
+            .build()
+            .map_err(std::io::Error::other)?;
+        Ok(Scout {
+            settings,
+            inventory,
+            pool,
+            fanout,
+        })
+    }
+
+    /// Runs one `scout` tool call.
+    pub fn run(&self, req: &ScoutRequest) -> ToolOutput {
+        if let Some(unsupported) = not_yet_supported(req) {
+            return ToolOutput::error(format!(
+                "the '{unsupported}' mode is not available in this version of scout-mcp yet; \
+                 supported: hosts, reading a file, listing a directory, and running 'query'"
+            ));
+        }
+        let target = match target::parse(&req.target) {
+            Ok(t) => t,
+            Err(e) => return ToolOutput::error(e.0),
+        };
+        match target {
+            Target::Hosts => ToolOutput::ok(self.hosts_text()),
+            Target::Path { host, path } => {
+                if let Err(e) = self.check_host(&host) {
+                    return ToolOutput::error(e);
+                }
+                match &req.query {
+                    Some(q) => self.run_command(&host, &path, q),
+                    None => self.read_path(&host, &path),
+                }
+            }
+        }
+    }
+
+    /// `Unknown host 'x'. Available: ...` unless the host is configured.
+    pub fn check_host(&self, host: &str) -> OpResult<()> {
+        if self.inventory.get(host).is_some() {
+            return Ok(());
+        }
+        let names = self.inventory.names();
+        const SHOWN: usize = 30;
+        let mut available = names
+            .iter()
+            .take(SHOWN)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if names.len() > SHOWN {
+            available.push_str(&format!(", … ({} more)", names.len() - SHOWN));
+        }
+        if names.is_empty() {
+            available = format!("(none: no hosts in {})", self.settings.ssh_config.display());
+        }
+        Err(format!(
+            "Unknown host '{}'. Available: {available}",
+            target::shorten(host)
+        ))
+    }
+
+    /// How long a request may wait for a session: TCP connect plus
+    /// handshake, each bounded by the connect timeout, plus some slack
+    /// for waiting on a busy host.
+    fn checkout_deadline(&self) -> Instant {
+        Instant::now() + self.settings.connect_timeout * 2 + Duration::from_secs(1)
+    }
+
+    /// Runs `op` on a pooled session to `host`. When a session taken from
+    /// the idle list turns out dead, retries once on a fresh one, if the
+    /// operation had not started anything remotely.
+    pub fn with_session<T>(
+        &self,
+        host: &str,
+        mut op: impl FnMut(&mut SshSession) -> Result<T, OpError>,
+    ) -> OpResult<T> {
+        let key = host.to_string();
+        for attempt in 0..2 {
+            let mut conn = self
+                .pool
+                .get(&key, self.checkout_deadline())
+                .map_err(pool_error)?;
+            let result = op(&mut conn);
+            if conn.is_poisoned() {
+                conn.mark_broken();
+            }
+            match result {
+                Ok(v) => return Ok(v),
+                Err(failure) => {
+                    let broken = failure.error.breaks_session();
+                    if broken {
+                        conn.mark_broken();
+                    }
+                    if attempt == 0 && broken && failure.retry_safe && conn.was_reused() {
+                        log::info!(
+                            "{host}: pooled session was dead ({}); reconnecting",
+                            failure.error
+                        );
+                        continue;
+                    }
+                    return Err(failure.error.to_string());
+                }
+            }
+        }
+        Err(format!("{host}: the connection failed twice in a row"))
+    }
+}
+
+fn pool_error(e: PoolError<SshError>) -> String {
+    e.to_string()
+}
+
+/// Modes of the original that later issues bring.
+fn not_yet_supported(req: &ScoutRequest) -> Option<&'static str> {
+    [
+        (req.tree, "tree"),
+        (req.find.is_some(), "find"),
+        (req.diff.is_some(), "diff"),
+        (req.diff_content.is_some(), "diff_content"),
+        (req.targets.is_some(), "targets"),
+        (req.beam.is_some(), "beam"),
+        (
+            req.beam_source.is_some() || req.beam_target.is_some(),
+            "beam_source/beam_target",
+        ),
+    ]
+    .into_iter()
+    .find_map(|(set, name)| set.then_some(name))
+}

@@ -1,0 +1,156 @@
+//! Wiring: configuration → pool → scout → workers → stdio, and shutdown.
+
+use crate::config::{Inventory, KnownHosts, Settings, SshConfig};
+use crate::mcp::dispatch::Dispatcher;
+use crate::mcp::transport::{self, Line};
+use crate::pool::ssh::SshManager;
+use crate::pool::{Pool, PoolConfig, PoolThreads};
+use crate::scout::Scout;
+use crate::ssh::{ConnectOptions, HostKeyPolicy};
+use crate::workers::Executor;
+use std::io::BufReader;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Width of the pool that probes hosts in parallel.
+const FANOUT_WIDTH: usize = 32;
+
+/// Why the server stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    EndOfInput,
+    Signal,
+}
+
+/// The pool and the scout operations, built from settings.
+pub struct Core {
+    pub scout: Arc<Scout>,
+    pub pool_threads: PoolThreads,
+}
+
+/// Loads the ssh config and builds the pool and scout. No network I/O.
+pub fn build_core(settings: Settings) -> Result<Core, String> {
+    let ssh_config = SshConfig::load(&settings.ssh_config).map_err(|e| e.to_string())?;
+    let inventory = Arc::new(Inventory::new(
+        &ssh_config,
+        settings.allowlist.as_deref(),
+        &settings.blocklist,
+    ));
+    log::info!(
+        "{} hosts from {}",
+        inventory.len(),
+        settings.ssh_config.display()
+    );
+    let manager = SshManager::new(Arc::clone(&inventory), connect_options(&settings));
+    let (pool, pool_threads) =
+        Pool::new(manager, pool_config(&settings)).map_err(|e| e.to_string())?;
+    let settings = Arc::new(settings);
+    let scout = Scout::new(settings, inventory, pool, FANOUT_WIDTH).map_err(|e| e.to_string())?;
+    Ok(Core {
+        scout: Arc::new(scout),
+        pool_threads,
+    })
+}
+
+fn pool_config(s: &Settings) -> PoolConfig {
+    PoolConfig {
+        max_size: s.max_pool_size,
+        max_per_host: s.max_connections_per_host,
+        max_handshakes_per_host: s.max_handshakes_per_host,
+        idle_timeout: s.idle_timeout,
+    }
+}
+
+fn connect_options(s: &Settings) -> ConnectOptions {
+    let known_hosts = match &s.known_hosts {
+        KnownHosts::File(p) => Some(p.clone()),
+        KnownHosts::Disabled => {
+            log::warn!(
+                "HOST KEY CHECKING IS DISABLED (SCOUT_KNOWN_HOSTS=none): any server can \
+                 impersonate your hosts"
+            );
+            None
+        }
+    };
+    let ssh_dir = crate::config::home_dir().join(".ssh");
+    ConnectOptions {
+        connect_timeout: s.connect_timeout,
+        io_timeout: s.connect_timeout,
+        host_keys: HostKeyPolicy {
+            known_hosts,
+            strict: s.strict_host_key_checking,
+        },
+        use_agent: std::env::var_os("SSH_AUTH_SOCK").is_some_and(|v| !v.is_empty()),
+        default_keys: ["id_ed25519", "id_ecdsa", "id_rsa"]
+            .iter()
+            .map(|k| ssh_dir.join(k))
+            .collect(),
+    }
+}
+
+/// Serves MCP on stdin/stdout until end of input or a signal.
+pub fn serve(settings: Settings) -> Result<(), String> {
+    let grace = settings.shutdown_grace;
+    let executor =
+        Arc::new(Executor::new(settings.workers, settings.queue_size).map_err(|e| e.to_string())?);
+    let core = build_core(settings)?;
+    let (outbox, _writer) =
+        transport::start_writer(std::io::stdout()).map_err(|e| e.to_string())?;
+    let dispatcher = Dispatcher::new(
+        Arc::clone(&core.scout),
+        Arc::clone(&executor),
+        outbox.clone(),
+    );
+    let stop = wait_for_stop(dispatcher)?;
+    log::info!("stopping ({stop:?})");
+    if !executor.shutdown(Instant::now() + grace) {
+        log::warn!("requests still running after the {grace:?} grace period; exiting anyway");
+    }
+    let pool = core.scout.pool.clone();
+    log::info!("pool at exit: {} live; {:?}", pool.live(), pool.metrics());
+    core.pool_threads.shutdown(pool, Duration::from_secs(2));
+    // Answers already produced are written before exit; a client that
+    // stopped reading cannot hold us beyond a short wait.
+    let flush_deadline = Instant::now() + Duration::from_secs(1);
+    while outbox.pending() > 0 && Instant::now() < flush_deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    Ok(())
+}
+
+/// Reads stdin on its own thread and returns when input ends or a
+/// signal arrives. On a signal the reader may stay blocked in read();
+/// the process exits without waiting for it.
+fn wait_for_stop(dispatcher: Dispatcher) -> Result<Stop, String> {
+    let (stop_tx, stop_rx) = crossbeam_channel::bounded::<Stop>(2);
+    let signal_tx = stop_tx.clone();
+    if let Err(e) = ctrlc::set_handler(move || {
+        let _ = signal_tx.try_send(Stop::Signal);
+    }) {
+        log::warn!("cannot install the signal handler: {e}");
+    }
+    std::thread::Builder::new()
+        .name("stdin-reader".into())
+        .spawn(move || {
+            read_input(&dispatcher);
+            let _ = stop_tx.try_send(Stop::EndOfInput);
+        })
+        .map_err(|e| e.to_string())?;
+    Ok(stop_rx.recv().unwrap_or(Stop::EndOfInput))
+}
+
+fn read_input(dispatcher: &Dispatcher) {
+    let stdin = std::io::stdin();
+    let mut input = BufReader::with_capacity(64 * 1024, stdin.lock());
+    loop {
+        match transport::read_line(&mut input, transport::MAX_LINE) {
+            Ok(Some(Line::Message(line))) => dispatcher.handle_line(&line),
+            Ok(Some(Line::TooLong(size))) => dispatcher.too_long(size),
+            Ok(None) => return,
+            Err(e) => {
+                log::error!("cannot read stdin: {e}");
+                return;
+            }
+        }
+    }
+}
