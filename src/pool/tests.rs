@@ -225,7 +225,9 @@ fn a_dead_idle_connection_is_replaced() {
     let conn = pool.get(&"a".to_string(), soon()).unwrap();
     assert!(!conn.was_reused());
     assert_eq!(fake.connects.load(Ordering::SeqCst), 2);
-    wait_for("the dead connection's place to be freed", || pool.live() == 1);
+    wait_for("the dead connection's place to be freed", || {
+        pool.live() == 1
+    });
 }
 
 #[test]

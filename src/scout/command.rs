@@ -45,10 +45,10 @@ impl Scout {
             format::render_streams(out.stdout, out.stderr, self.settings.max_output_size);
         let mut parts = Vec::new();
         if !stdout.is_empty() {
-            parts.push(stdout.clone());
+            parts.push(trim_newline(&stdout).to_string());
         }
         if !stderr.is_empty() {
-            parts.push(format!("[stderr]\n{stderr}"));
+            parts.push(format!("[stderr]\n{}", trim_newline(&stderr)));
         }
         match (&out.exit_code, &out.exit_signal) {
             (Some(code), _) if *code != 0 => parts.push(format!("[exit code: {code}]")),
@@ -86,6 +86,12 @@ impl Scout {
             })),
         }
     }
+}
+
+/// Parts are joined with newlines; one trailing newline per part would
+/// double them.
+fn trim_newline(s: &str) -> &str {
+    s.strip_suffix('\n').unwrap_or(s)
 }
 
 /// `cd` into the target directory. The path is quoted as data; a leading

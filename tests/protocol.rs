@@ -1,0 +1,223 @@
+//! The MCP stdio server as a client sees it: handshake, method routing,
+//! errors for broken input, backpressure, shutdown.
+
+mod support;
+
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use support::{Fleet, Scout};
+
+fn no_fleet_env(dir: &std::path::Path) -> Vec<(String, String)> {
+    vec![
+        (
+            "SCOUT_SSH_CONFIG".into(),
+            dir.join("missing_config").display().to_string(),
+        ),
+        (
+            "SCOUT_KNOWN_HOSTS".into(),
+            dir.join("missing_known_hosts").display().to_string(),
+        ),
+        ("HOME".into(), dir.display().to_string()),
+    ]
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("scout-protocol-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+#[test]
+fn initialize_negotiates_the_version_and_announces_tools_and_resources() {
+    let mut scout = Scout::spawn_env(&no_fleet_env(&temp_dir("init")));
+    let current = scout.initialize();
+    assert_eq!(current["protocolVersion"], json!("2025-11-25"));
+    assert_eq!(current["serverInfo"]["name"], json!("scout-mcp"));
+    assert!(current["capabilities"]["tools"].is_object());
+    assert!(current["capabilities"]["resources"].is_object());
+    for older in ["2025-06-18", "2025-03-26", "2024-11-05"] {
+        let r = scout.request("initialize", json!({"protocolVersion": older, "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}));
+        assert_eq!(r["result"]["protocolVersion"], json!(older));
+    }
+    let tools = scout.request("tools/list", json!({}));
+    let tool = &tools["result"]["tools"][0];
+    assert_eq!(tool["name"], json!("scout"));
+    assert!(tool["inputSchema"]["properties"]["target"].is_object());
+    assert_eq!(scout.request("ping", json!({}))["result"], json!({}));
+}
+
+#[test]
+fn unknown_methods_get_method_not_found_even_before_initialize() {
+    let mut scout = Scout::spawn_env(&no_fleet_env(&temp_dir("unknown")));
+    let r = scout.request("server/discover", json!({}));
+    assert_eq!(r["error"]["code"], json!(-32601), "{r}");
+    let r = scout.request("tools/frobnicate", json!({}));
+    assert_eq!(r["error"]["code"], json!(-32601), "{r}");
+}
+
+#[test]
+fn garbage_gets_parse_errors_and_the_server_keeps_serving() {
+    let mut scout = Scout::spawn_env(&no_fleet_env(&temp_dir("garbage")));
+    for line in [
+        "this is not json",
+        "{\"jsonrpc\": \"2.0\", \"id\": 1, ",
+        "\u{1}\u{2}",
+    ] {
+        scout.send_line(line);
+        let reply = scout
+            .recv(Duration::from_secs(10))
+            .expect("an answer to garbage");
+        assert_eq!(reply["error"]["code"], json!(-32700), "{line:?}: {reply}");
+        assert_eq!(reply["id"], Value::Null);
+    }
+    for (line, code) in [
+        ("[1, 2, 3]", -32600),
+        ("42", -32600),
+        (r#"{"jsonrpc": "1.0", "id": 5, "method": "ping"}"#, -32600),
+        (
+            r#"{"jsonrpc": "2.0", "id": {"x": 1}, "method": "ping"}"#,
+            -32600,
+        ),
+    ] {
+        scout.send_line(line);
+        let reply = scout
+            .recv(Duration::from_secs(10))
+            .expect("an answer to an invalid request");
+        assert_eq!(reply["error"]["code"], json!(code), "{line}: {reply}");
+    }
+    assert_eq!(scout.request("ping", json!({}))["result"], json!({}));
+}
+
+#[test]
+fn wrong_tool_parameters_get_invalid_params() {
+    let mut scout = Scout::spawn_env(&no_fleet_env(&temp_dir("params")));
+    for params in [
+        json!({"name": "scout"}),
+        json!({"name": "scout", "arguments": {"target": 42}}),
+        json!({"name": "scout", "arguments": {"target": "a:/", "depth": 99}}),
+        json!({"name": "scout", "arguments": {"target": "a:/", "no_such_param": true}}),
+        json!({"name": "not-a-tool", "arguments": {}}),
+    ] {
+        let r = scout.request("tools/call", params.clone());
+        assert_eq!(r["error"]["code"], json!(-32602), "{params}: {r}");
+    }
+    let r = scout.request("resources/read", json!({}));
+    assert_eq!(r["error"]["code"], json!(-32602), "{r}");
+}
+
+#[test]
+fn a_full_queue_answers_server_busy_at_once_instead_of_piling_up() {
+    let fleet = Fleet::start(1);
+    let mut scout = Scout::spawn_with(&fleet, &[("SCOUT_WORKERS", "1"), ("SCOUT_QUEUE_SIZE", "1")]);
+    let target = format!("{}:/", fleet.alias(0));
+    let ids: Vec<u64> = (0..6)
+        .map(|_| {
+            scout.start_request(
+                "tools/call",
+                json!({"name": "scout", "arguments": {"target": target, "query": "sleep 1; echo done"}}),
+            )
+        })
+        .collect();
+    let answers: Vec<Value> = ids
+        .iter()
+        .map(|&id| scout.wait_response(id, Duration::from_secs(60)))
+        .collect();
+    let busy = answers
+        .iter()
+        .filter(|a| a["error"]["code"] == json!(-32000))
+        .count();
+    let done = answers
+        .iter()
+        .filter(|a| a["result"]["content"][0]["text"] == json!("done"))
+        .count();
+    assert_eq!(busy + done, 6, "{answers:?}");
+    assert!(
+        busy >= 3,
+        "one runs, one waits, the rest are refused: {answers:?}"
+    );
+    let message = answers
+        .iter()
+        .find(|a| a["error"]["code"] == json!(-32000))
+        .and_then(|a| a["error"]["message"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    assert!(message.contains("busy"), "{message}");
+}
+
+#[test]
+fn end_of_input_exits_zero_promptly() {
+    let mut scout = Scout::spawn_env(&no_fleet_env(&temp_dir("eof")));
+    scout.initialize();
+    let started = Instant::now();
+    scout.close_stdin();
+    let status = scout
+        .wait_exit(Duration::from_secs(10))
+        .expect("exits after stdin closes");
+    assert!(status.success(), "{status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn answers_already_computed_are_delivered_before_exit() {
+    let fleet = Fleet::start(1);
+    let mut scout = Scout::spawn(&fleet);
+    let id = scout.start_request(
+        "tools/call",
+        json!({"name": "scout", "arguments": {"target": format!("{}:/", fleet.alias(0)), "query": "sleep 0.3; echo late"}}),
+    );
+    scout.close_stdin();
+    let answer = scout.wait_response(id, Duration::from_secs(20));
+    assert_eq!(
+        answer["result"]["content"][0]["text"],
+        json!("late"),
+        "{answer}"
+    );
+    assert!(scout
+        .wait_exit(Duration::from_secs(10))
+        .expect("exits")
+        .success());
+}
+
+#[test]
+fn a_bad_setting_stops_the_server_with_a_clear_message() {
+    let mut env = no_fleet_env(&temp_dir("badenv"));
+    env.push(("SCOUT_MAX_POOL_SIZE".into(), "lots".into()));
+    let mut scout = Scout::spawn_env(&env);
+    let status = scout
+        .wait_exit(Duration::from_secs(10))
+        .expect("exits at once");
+    assert!(!status.success());
+    let log = scout.stderr_log();
+    assert!(
+        log.contains("SCOUT_MAX_POOL_SIZE") && log.contains("lots"),
+        "{log}"
+    );
+}
+
+#[test]
+fn help_and_version_describe_the_binary() {
+    let bin = env!("CARGO_BIN_EXE_scout-mcp");
+    let help = std::process::Command::new(bin)
+        .arg("--help")
+        .output()
+        .expect("run --help");
+    assert!(help.status.success());
+    let text = String::from_utf8_lossy(&help.stdout);
+    for var in [
+        "SCOUT_SSH_CONFIG",
+        "SCOUT_MAX_POOL_SIZE",
+        "SCOUT_WORKERS",
+        "SCOUT_COMMAND_TIMEOUT",
+    ] {
+        assert!(text.contains(var), "--help lacks {var}");
+    }
+    let version = std::process::Command::new(bin)
+        .arg("--version")
+        .output()
+        .expect("run --version");
+    assert!(String::from_utf8_lossy(&version.stdout).starts_with("scout-mcp "));
+}
