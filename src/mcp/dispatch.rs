@@ -6,7 +6,7 @@ use super::jsonrpc::{self, Incoming};
 use super::tools;
 use super::transport::Outbox;
 use crate::resources::{self, ResourceError};
-use crate::scout::Scout;
+use crate::scout::{RunContext, Scout};
 use crate::workers::{Executor, Rejected};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -101,7 +101,32 @@ impl Dispatcher {
             Err(e) => return self.reply(&id, Err((jsonrpc::INVALID_PARAMS, e))),
         };
         let scout = Arc::clone(&self.scout);
-        self.submit(id, move || Ok(tools::result(scout.run(&request))));
+        let ctx = self.run_context(params);
+        self.submit(id, move || Ok(tools::result(scout.run(&request, &ctx))));
+    }
+
+    /// Progress notifications go out when the request carries a token;
+    /// `progress` must increase, so non-increasing reports are dropped.
+    fn run_context(&self, params: &Value) -> RunContext {
+        let Some(token) = params.pointer("/_meta/progressToken").cloned() else {
+            return RunContext::default();
+        };
+        let out = self.out.clone();
+        let last = std::sync::atomic::AtomicU64::new(0);
+        let report = move |done: u64, total: Option<u64>, message: &str| {
+            let previous = last.fetch_max(done, std::sync::atomic::Ordering::SeqCst);
+            if done <= previous && previous != 0 {
+                return;
+            }
+            let mut p = json!({"progressToken": token, "progress": done, "message": message});
+            if let Some(t) = total {
+                p["total"] = json!(t);
+            }
+            out.send(jsonrpc::notification("notifications/progress", p));
+        };
+        RunContext {
+            progress: Some(Box::new(report)),
+        }
     }
 
     fn resource_read(&self, id: Value, params: &Value) {

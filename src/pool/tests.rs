@@ -268,3 +268,51 @@ fn shutdown_closes_idle_connections_and_refuses_new_checkouts() {
         Err(PoolError::Closed)
     ));
 }
+
+/// Tracks how many connects run at the same moment.
+struct Concurrency {
+    now: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+impl Manager for Arc<Concurrency> {
+    type Key = String;
+    type Conn = ();
+    type Error = String;
+
+    fn connect(&self, _key: &String, _deadline: Instant) -> Result<(), String> {
+        let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(n, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(30));
+        self.now.fetch_sub(1, Ordering::SeqCst);
+        Ok(())
+    }
+    fn is_alive(&self, _conn: &mut ()) -> bool {
+        true
+    }
+    fn close(&self, _conn: ()) {}
+}
+
+#[test]
+fn a_cold_host_gets_at_most_two_handshakes_at_once_and_its_per_host_limit() {
+    let fake = Arc::new(Concurrency {
+        now: AtomicUsize::new(0),
+        peak: AtomicUsize::new(0),
+    });
+    let (pool, _t) = Pool::new(Arc::clone(&fake), config(100, 4)).unwrap();
+    let handles: Vec<_> = (0..20)
+        .map(|_| {
+            let pool = pool.clone();
+            std::thread::spawn(move || {
+                let conn = pool.get(&"cold".to_string(), soon()).expect("checkout");
+                std::thread::sleep(Duration::from_millis(20));
+                drop(conn);
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert_eq!(fake.peak.load(Ordering::SeqCst), 2, "handshakes in flight");
+    assert!(pool.live() <= 4, "per-host limit: {}", pool.live());
+}

@@ -1,12 +1,32 @@
 //! Running `query` in the target directory through the remote shell.
 
 use super::format;
-use super::{OpError, Scout, ToolOutput};
+use super::{OpError, OpResult, Scout, ToolOutput};
 use crate::ssh::exec::{self, ExecOutcome};
 use serde_json::json;
 use std::time::Instant;
 
 impl Scout {
+    /// Runs an already shell-safe `command` on `host` (no `cd`) under the
+    /// command timeout and output cap: for resources and other callers
+    /// that build their own command lines.
+    pub fn run_remote(&self, host: &str, command: &str) -> OpResult<ExecOutcome> {
+        let timeout = self.settings.command_timeout;
+        let max_output = self.settings.max_output_size;
+        self.with_session(host, |sess| {
+            let deadline = Instant::now() + timeout;
+            let outcome = exec::run(sess, command, max_output, deadline).map_err(|e| OpError {
+                retry_safe: e.kind == crate::ssh::ErrorKind::Channel
+                    || e.kind == crate::ssh::ErrorKind::Disconnected,
+                error: e,
+            })?;
+            if outcome.timed_out {
+                sess.poison();
+            }
+            Ok(outcome)
+        })
+    }
+
     pub(super) fn run_command(&self, host: &str, path: &str, query: &str) -> ToolOutput {
         if query.trim().is_empty() {
             return ToolOutput::error(format!("{host}:{path}: 'query' is empty"));

@@ -143,6 +143,19 @@ pub fn render_streams(stdout: Capture, stderr: Capture, budget: usize) -> (Strin
     (out, err, cut_out || cut_err)
 }
 
+/// Caps a whole tool result at `max` bytes, keeping its head and tail.
+pub fn cap_text(text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let bytes = text.into_bytes();
+    let half = max / 2;
+    let head = bytes[..half].to_vec();
+    let tail = bytes[bytes.len() - half..].to_vec();
+    let dropped = (bytes.len() - 2 * half) as u64;
+    fit(head, tail, dropped, max).0
+}
+
 /// Joins head and tail, cutting more from the middle to fit `budget`.
 fn fit(mut head: Vec<u8>, mut tail: Vec<u8>, mut dropped: u64, budget: usize) -> (String, bool) {
     if head.len() + tail.len() > budget {
@@ -198,6 +211,14 @@ mod tests {
         let mut c = Capture::new(cap);
         c.push(bytes);
         c
+    }
+
+    #[test]
+    fn whole_results_are_capped_with_a_note() {
+        assert_eq!(cap_text("short".into(), 100), "short");
+        let capped = cap_text("x".repeat(10_000), 1000);
+        assert_eq!(capped.matches('x').count(), 1000);
+        assert!(capped.contains("9000 bytes omitted"));
     }
 
     #[test]

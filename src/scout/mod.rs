@@ -1,11 +1,17 @@
 //! The scout operations: what the `scout` tool and the resources do,
 //! independent of how the request arrived (MCP, CLI).
 
+mod beam;
+mod broadcast;
 mod command;
+mod diff;
+mod find;
 pub mod format;
 mod hosts;
 pub mod read;
 pub mod target;
+mod tree;
+mod walk;
 
 use crate::config::{Inventory, Settings};
 use crate::pool::ssh::SshManager;
@@ -110,30 +116,64 @@ impl Scout {
         })
     }
 
-    /// Runs one `scout` tool call.
-    pub fn run(&self, req: &ScoutRequest) -> ToolOutput {
-        if let Some(unsupported) = not_yet_supported(req) {
-            return ToolOutput::error(format!(
-                "the '{unsupported}' mode is not available in this version of scout-mcp yet; \
-                 supported: hosts, reading a file, listing a directory, and running 'query'"
-            ));
+    /// Runs one `scout` tool call. The text of the result never exceeds
+    /// `SCOUT_MAX_OUTPUT_SIZE` (plus a short note), whatever the mode.
+    pub fn run(&self, req: &ScoutRequest, ctx: &RunContext) -> ToolOutput {
+        let mut output = self.dispatch(req, ctx);
+        output.text = format::cap_text(output.text, self.settings.max_output_size);
+        output
+    }
+
+    fn dispatch(&self, req: &ScoutRequest, ctx: &RunContext) -> ToolOutput {
+        if let Some(e) = beam::check_beam_arguments(req) {
+            return ToolOutput::error(e);
+        }
+        if let (Some(src), Some(dst)) = (&req.beam_source, &req.beam_target) {
+            return self.beam_remote(src, dst, ctx);
+        }
+        if let Some(targets) = &req.targets {
+            return self.broadcast(targets, req.query.as_deref());
         }
         let target = match target::parse(&req.target) {
             Ok(t) => t,
             Err(e) => return ToolOutput::error(e.0),
         };
-        match target {
-            Target::Hosts => ToolOutput::ok(self.hosts_text()),
-            Target::Path { host, path } => {
-                if let Err(e) = self.check_host(&host) {
-                    return ToolOutput::error(e);
-                }
-                match &req.query {
-                    Some(q) => self.run_command(&host, &path, q),
-                    None => self.read_path(&host, &path),
-                }
+        let (host, path) = match target {
+            Target::Hosts if req.beam.is_some() => {
+                return ToolOutput::error(
+                    "beam parameter requires a valid host:/path target, not 'hosts'",
+                )
             }
+            Target::Hosts => return ToolOutput::ok(self.hosts_text()),
+            Target::Path { host, path } => (host, path),
+        };
+        if let Err(e) = self.check_host(&host) {
+            return ToolOutput::error(e);
         }
+        self.on_path(&host, &path, req, ctx)
+    }
+
+    /// The single-target modes, in the original's order of precedence.
+    fn on_path(&self, host: &str, path: &str, req: &ScoutRequest, ctx: &RunContext) -> ToolOutput {
+        if let Some(local) = &req.beam {
+            return self.beam_local(host, path, local, ctx);
+        }
+        if let Some(pattern) = &req.find {
+            return self.find(host, path, pattern, req.depth.unwrap_or(5));
+        }
+        if let Some(other) = &req.diff {
+            return self.diff(host, path, other);
+        }
+        if let Some(expected) = &req.diff_content {
+            return self.diff_content(host, path, expected);
+        }
+        if let Some(q) = &req.query {
+            return self.run_command(host, path, q);
+        }
+        if req.tree {
+            return self.tree(host, path, req.depth.unwrap_or(3));
+        }
+        self.read_path(host, path)
     }
 
     /// `Unknown host 'x'. Available: ...` unless the host is configured.
@@ -212,20 +252,21 @@ fn pool_error(e: PoolError<SshError>) -> String {
     e.to_string()
 }
 
-/// Modes of the original that later issues bring.
-fn not_yet_supported(req: &ScoutRequest) -> Option<&'static str> {
-    [
-        (req.tree, "tree"),
-        (req.find.is_some(), "find"),
-        (req.diff.is_some(), "diff"),
-        (req.diff_content.is_some(), "diff_content"),
-        (req.targets.is_some(), "targets"),
-        (req.beam.is_some(), "beam"),
-        (
-            req.beam_source.is_some() || req.beam_target.is_some(),
-            "beam_source/beam_target",
-        ),
-    ]
-    .into_iter()
-    .find_map(|(set, name)| set.then_some(name))
+/// Receives (done, total, message) as a long operation advances.
+pub type ProgressFn = Box<dyn Fn(u64, Option<u64>, &str) + Send + Sync>;
+
+/// Per-request context from the protocol layer.
+#[derive(Default)]
+pub struct RunContext {
+    /// Called with (done, total, message) as long operations advance; set
+    /// when the client asked for progress notifications.
+    pub progress: Option<ProgressFn>,
+}
+
+impl RunContext {
+    pub fn report(&self, done: u64, total: Option<u64>, message: &str) {
+        if let Some(p) = &self.progress {
+            p(done, total, message);
+        }
+    }
 }

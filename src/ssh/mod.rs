@@ -6,6 +6,7 @@ pub mod exec;
 pub mod host_key;
 pub mod session;
 pub mod sftp;
+pub mod transfer;
 
 pub use error::{ErrorKind, SshError};
 pub use host_key::HostKeyPolicy;

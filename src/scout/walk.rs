@@ -1,0 +1,1 @@
+//! Walking remote directory trees over SFTP, for tree and find.

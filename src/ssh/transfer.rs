@@ -1,0 +1,1 @@
+//! Streaming file transfers over SFTP, for beam.
