@@ -35,23 +35,7 @@ impl Scout {
             return ToolOutput::error(format!("{host}:{path}: 'query' contains a NUL byte"));
         }
         let command = format!("{} && {query}", cd_prefix(path));
-        let timeout = self.settings.command_timeout;
-        let max_output = self.settings.max_output_size;
-        let result = self.with_session(host, |sess| {
-            let deadline = Instant::now() + timeout;
-            let outcome = exec::run(sess, &command, max_output, deadline).map_err(|e| OpError {
-                // A channel that never opened ran nothing: safe to retry.
-                retry_safe: e.kind == crate::ssh::ErrorKind::Channel
-                    || e.kind == crate::ssh::ErrorKind::Disconnected,
-                error: e,
-            })?;
-            if outcome.timed_out {
-                // The channel was abandoned mid-stream: the session is in
-                // doubt and must not serve another request.
-                sess.poison();
-            }
-            Ok(outcome)
-        });
+        let result = self.run_remote(host, &command);
         match result {
             Ok(outcome) => self.command_output(host, path, query, outcome),
             Err(e) => ToolOutput::error(e),
