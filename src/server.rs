@@ -12,9 +12,6 @@ use std::io::BufReader;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Width of the pool that probes hosts in parallel.
-const FANOUT_WIDTH: usize = 32;
-
 /// Why the server stops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stop {
@@ -44,8 +41,9 @@ pub fn build_core(settings: Settings) -> Result<Core, String> {
     let manager = SshManager::new(Arc::clone(&inventory), connect_options(&settings));
     let (pool, pool_threads) =
         Pool::new(manager, pool_config(&settings)).map_err(|e| e.to_string())?;
+    let width = settings.broadcast_width;
     let settings = Arc::new(settings);
-    let scout = Scout::new(settings, inventory, pool, FANOUT_WIDTH).map_err(|e| e.to_string())?;
+    let scout = Scout::new(settings, inventory, pool, width).map_err(|e| e.to_string())?;
     Ok(Core {
         scout: Arc::new(scout),
         pool_threads,

@@ -23,6 +23,10 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("SCOUT_SHUTDOWN_GRACE", "5", "seconds in-flight requests get to finish on shutdown"),
     ("SCOUT_ALLOWLIST", "unset", "comma-separated host aliases (globs allowed) to keep"),
     ("SCOUT_BLOCKLIST", "unset", "comma-separated host aliases (globs allowed) to drop"),
+    ("SCOUT_BROADCAST_WIDTH", "32", "targets of one broadcast served in parallel (1 to 256)"),
+    ("SCOUT_MAX_FIND_RESULTS", "100", "paths returned by one find"),
+    ("SCOUT_COMMAND_ALLOWLIST", "unset", "comma-separated programs; when set, queries are parsed into words, only these programs run and no shell operators are allowed"),
+    ("SCOUT_READ_ONLY", "false", "refuse every write to a remote host (beam uploads, remote-to-remote beams)"),
     ("SCOUT_LOG_LEVEL", "info", "log level for stderr (error, warn, info, debug, trace)"),
 ];
 
@@ -52,6 +56,11 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     pub allowlist: Option<Vec<String>>,
     pub blocklist: Vec<String>,
+    pub broadcast_width: usize,
+    pub max_find_results: usize,
+    /// Restricted command mode when set: the programs `query` may run.
+    pub command_allowlist: Option<Vec<String>>,
+    pub read_only: bool,
 }
 
 impl Settings {
@@ -81,6 +90,10 @@ impl Settings {
             shutdown_grace: env.seconds("SCOUT_SHUTDOWN_GRACE", 5.0, true)?,
             allowlist: Some(env.list("SCOUT_ALLOWLIST")).filter(|l| !l.is_empty()),
             blocklist: env.list("SCOUT_BLOCKLIST"),
+            broadcast_width: env.count("SCOUT_BROADCAST_WIDTH", 32, 1, Some(256))?,
+            max_find_results: env.count("SCOUT_MAX_FIND_RESULTS", 100, 1, None)?,
+            command_allowlist: Some(env.list("SCOUT_COMMAND_ALLOWLIST")).filter(|l| !l.is_empty()),
+            read_only: env.boolean("SCOUT_READ_ONLY", false)?,
         })
     }
 
@@ -104,6 +117,10 @@ impl Settings {
             shutdown_grace: Duration::from_secs(5),
             allowlist: None,
             blocklist: Vec::new(),
+            broadcast_width: 32,
+            max_find_results: 100,
+            command_allowlist: None,
+            read_only: false,
         }
     }
 }

@@ -8,17 +8,25 @@ use serde_json::{json, Value};
 pub const TOOL_NAME: &str = "scout";
 
 const DESCRIPTION: &str = "\
-Scout remote files and directories over SSH.
+Scout remote files and directories over SSH, on the hosts of the user's ssh config.
 
-Modes (the target is 'hosts' or 'host:/path'):
-- scout(target=\"hosts\"): list the SSH hosts with an online mark
+The target is 'hosts' or 'host:/path' (~ paths work). Modes, one example each:
+- scout(target=\"hosts\"): list hosts with user@host:port and an online mark
 - scout(target=\"web1:/var/log/app.log\"): read a file
-- scout(target=\"web1:/etc/nginx\"): list a directory
+- scout(target=\"web1:/etc/nginx\"): list a directory (ls -la style)
+- scout(target=\"web1:/etc/nginx\", tree=true, depth=2): directory tree
 - scout(target=\"web1:~/code\", query=\"rg 'TODO' -t py\"): run a shell command in that directory
+- scout(target=\"web1:/var/log\", find=\"*.log\", depth=2): find files by name
+- scout(target=\"web1:/etc/nginx.conf\", diff=\"web2:/etc/nginx.conf\"): compare two files
+- scout(target=\"web1:/etc/hosts\", diff_content=\"127.0.0.1 localhost\\n\"): compare with text
+- scout(targets=[\"web1:/etc/os-release\", \"web2:/etc/os-release\"]): read on many hosts at once
+- scout(targets=[\"web1:/srv\", \"web2:/srv\"], query=\"df -h .\"): run on many hosts at once
+- scout(target=\"web1:/tmp/report.csv\", beam=\"/tmp/report.csv\"): upload if the local file exists, else download
+- scout(beam_source=\"web1:/srv/a.tar\", beam_target=\"web2:/srv/a.tar\"): copy between hosts
 
-Files are read over SFTP and capped (SCOUT_MAX_FILE_SIZE); commands run through the remote \
-user's shell with a timeout (SCOUT_COMMAND_TIMEOUT) and report stdout, [stderr] and \
-[exit code: N].";
+Files are read over SFTP and capped (SCOUT_MAX_FILE_SIZE); commands run with a timeout \
+(SCOUT_COMMAND_TIMEOUT) and report stdout, [stderr] and [exit code: N]; results are capped \
+at SCOUT_MAX_OUTPUT_SIZE keeping head and tail.";
 
 /// The `tools/list` entry.
 pub fn definition() -> Value {

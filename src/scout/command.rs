@@ -34,7 +34,14 @@ impl Scout {
         if query.contains('\0') {
             return ToolOutput::error(format!("{host}:{path}: 'query' contains a NUL byte"));
         }
-        let command = format!("{} && {query}", cd_prefix(path));
+        let words = match &self.settings.command_allowlist {
+            Some(allowed) => match super::restrict::restricted_command(query, allowed) {
+                Ok(words) => words,
+                Err(e) => return ToolOutput::error(format!("{host}:{path}: {e}")),
+            },
+            None => query.to_string(),
+        };
+        let command = format!("{} && {words}", cd_prefix(path));
         let result = self.run_remote(host, &command);
         match result {
             Ok(outcome) => self.command_output(host, path, query, outcome),

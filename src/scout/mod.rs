@@ -9,6 +9,7 @@ mod find;
 pub mod format;
 mod hosts;
 pub mod read;
+mod restrict;
 pub mod target;
 mod tree;
 mod walk;
@@ -129,6 +130,11 @@ impl Scout {
             return ToolOutput::error(e);
         }
         if let (Some(src), Some(dst)) = (&req.beam_source, &req.beam_target) {
+            if self.settings.read_only {
+                return ToolOutput::error(format!(
+                    "refusing to write {dst}: SCOUT_READ_ONLY is set, remote hosts are not written to"
+                ));
+            }
             return self.beam_remote(src, dst, ctx);
         }
         if let Some(targets) = &req.targets {
@@ -156,6 +162,12 @@ impl Scout {
     /// The single-target modes, in the original's order of precedence.
     fn on_path(&self, host: &str, path: &str, req: &ScoutRequest, ctx: &RunContext) -> ToolOutput {
         if let Some(local) = &req.beam {
+            // An existing local file means an upload (the original's rule).
+            if self.settings.read_only && std::path::Path::new(local).exists() {
+                return ToolOutput::error(format!(
+                    "refusing to upload {local} to {host}:{path}: SCOUT_READ_ONLY is set"
+                ));
+            }
             return self.beam_local(host, path, local, ctx);
         }
         if let Some(pattern) = &req.find {

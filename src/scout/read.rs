@@ -52,6 +52,29 @@ impl Scout {
     }
 }
 
+impl Scout {
+    /// A regular file's first `SCOUT_MAX_FILE_SIZE` bytes, for diffs.
+    pub(super) fn read_file_head(&self, host: &str, path: &str) -> OpResult<sftp::FileHead> {
+        let max_file = self.settings.max_file_size;
+        let deadline = Instant::now() + self.settings.command_timeout;
+        self.with_session(host, |sess| {
+            let stat = sftp::stat(sess, path, deadline).map_err(|e| not_found(e, host, path))?;
+            if !stat.is_file() {
+                let what = if stat.is_dir() {
+                    "a directory"
+                } else {
+                    "not a regular file"
+                };
+                return Err(OpError::from(crate::ssh::SshError::new(
+                    crate::ssh::ErrorKind::Remote,
+                    format!("{host}:{path} is {what}; only files can be compared"),
+                )));
+            }
+            Ok(sftp::read_head(sess, path, max_file, deadline)?)
+        })
+    }
+}
+
 /// Words a missing path the way the original did.
 fn not_found(e: crate::ssh::SshError, host: &str, path: &str) -> OpError {
     let mut e = e;
