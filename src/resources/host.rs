@@ -143,11 +143,16 @@ fn malformed_view(host: &str, keyword: &str, rest: &str) -> String {
         .map(|s| format!("{host}://{s}"))
         .collect::<Vec<_>>()
         .join(", ");
+    // Escaped so control characters cannot garble the message.
+    let shown = shorten(
+        &rest
+            .chars()
+            .flat_map(char::escape_debug)
+            .collect::<String>(),
+    );
     format!(
-        "Unknown {keyword} view '{host}://{}': expected {expected}. For the path /{} use {host}:///{}",
-        shorten(rest),
-        shorten(rest),
-        shorten(rest)
+        "Unknown {keyword} view '{host}://{shown}': expected {expected}. \
+         For the path /{shown} use {host}:///{shown}"
     )
 }
 
