@@ -31,7 +31,11 @@ fn diff_of_two_hosts_is_a_unified_diff_naming_both() {
     }));
     assert_eq!(
         same.text,
-        format!("Files are identical:\n  {h0}:{}\n  {h1}:{}", a.display(), a.display())
+        format!(
+            "Files are identical:\n  {h0}:{}\n  {h1}:{}",
+            a.display(),
+            a.display()
+        )
     );
 }
 
@@ -41,14 +45,31 @@ fn diff_against_a_missing_file_or_unknown_host_says_which() {
     let a = fleet.write_file("cmp/a.txt", b"x\n");
     let mut scout = Scout::spawn(&fleet);
     let h0 = fleet.alias(0);
-    let r = scout.call(json!({"target": format!("{h0}:{}", a.display()), "diff": format!("{h0}:/no/such/file")}));
+    let r = scout.call(
+        json!({"target": format!("{h0}:{}", a.display()), "diff": format!("{h0}:/no/such/file")}),
+    );
     assert!(r.is_error);
-    assert!(r.text.contains(&format!("Path not found: {h0}:/no/such/file")), "{}", r.text);
-    let r = scout.call(json!({"target": format!("{h0}:{}", a.display()), "diff": "ghost:/etc/hosts"}));
-    assert!(r.is_error && r.text.contains("Unknown host 'ghost'"), "{}", r.text);
+    assert!(
+        r.text
+            .contains(&format!("Path not found: {h0}:/no/such/file")),
+        "{}",
+        r.text
+    );
+    let r =
+        scout.call(json!({"target": format!("{h0}:{}", a.display()), "diff": "ghost:/etc/hosts"}));
+    assert!(
+        r.is_error && r.text.contains("Unknown host 'ghost'"),
+        "{}",
+        r.text
+    );
     let dir = a.parent().unwrap().display().to_string();
-    let r = scout.call(json!({"target": format!("{h0}:{dir}"), "diff": format!("{h0}:{}", a.display())}));
-    assert!(r.is_error && r.text.contains("is a directory"), "{}", r.text);
+    let r = scout
+        .call(json!({"target": format!("{h0}:{dir}"), "diff": format!("{h0}:{}", a.display())}));
+    assert!(
+        r.is_error && r.text.contains("is a directory"),
+        "{}",
+        r.text
+    );
 }
 
 #[test]
@@ -58,11 +79,24 @@ fn diff_content_compares_against_given_text() {
     let mut scout = Scout::spawn(&fleet);
     let target = format!("{}:{}", fleet.alias(0), f.display());
     let same = scout.call(json!({"target": target, "diff_content": "127.0.0.1 localhost\n"}));
-    assert_eq!(same.text, format!("File matches expected content: {}", f.display()));
+    assert_eq!(
+        same.text,
+        format!("File matches expected content: {}", f.display())
+    );
     let other = scout.call(json!({"target": target, "diff_content": "127.0.0.1 example\n"}));
     assert!(!other.is_error);
-    assert!(other.text.contains("-127.0.0.1 localhost\n+127.0.0.1 example"), "{}", other.text);
-    assert!(other.text.contains("+++ expected content"), "{}", other.text);
+    assert!(
+        other
+            .text
+            .contains("-127.0.0.1 localhost\n+127.0.0.1 example"),
+        "{}",
+        other.text
+    );
+    assert!(
+        other.text.contains("+++ expected content"),
+        "{}",
+        other.text
+    );
 }
 
 #[test]
@@ -70,7 +104,9 @@ fn a_truncated_side_is_reported_in_the_diff() {
     let fleet = Fleet::start(1);
     let f = fleet.write_file("big/a.txt", &b"line\n".repeat(1000));
     let mut scout = Scout::spawn_with(&fleet, &[("SCOUT_MAX_FILE_SIZE", "100")]);
-    let r = scout.call(json!({"target": format!("{}:{}", fleet.alias(0), f.display()), "diff_content": "line\n"}));
+    let r = scout.call(
+        json!({"target": format!("{}:{}", fleet.alias(0), f.display()), "diff_content": "line\n"}),
+    );
     assert!(r.text.contains("was truncated"), "{}", r.text);
 }
 
@@ -79,14 +115,24 @@ fn broadcast_reads_every_target_and_counts_successes() {
     let fleet = Fleet::start(3);
     let f = fleet.write_file("bc/id.txt", b"same file\n");
     let mut scout = Scout::spawn(&fleet);
-    let mut targets: Vec<String> = (0..3).map(|i| format!("{}:{}", fleet.alias(i), f.display())).collect();
+    let mut targets: Vec<String> = (0..3)
+        .map(|i| format!("{}:{}", fleet.alias(i), f.display()))
+        .collect();
     targets.push("ghost:/etc/hostname".into());
     let r = scout.call(json!({"targets": targets}));
     assert!(!r.is_error, "{}", r.text);
     assert_eq!(r.text.matches("same file").count(), 3, "{}", r.text);
-    assert!(r.text.contains("═══ ghost:/etc/hostname [FAILED]"), "{}", r.text);
+    assert!(
+        r.text.contains("═══ ghost:/etc/hostname [FAILED]"),
+        "{}",
+        r.text
+    );
     assert!(r.text.contains("Unknown host 'ghost'"), "{}", r.text);
-    assert!(r.text.ends_with("─── 3/4 hosts succeeded ───"), "{}", r.text);
+    assert!(
+        r.text.ends_with("─── 3/4 hosts succeeded ───"),
+        "{}",
+        r.text
+    );
     let s = r.structured.expect("structured");
     assert_eq!(s["total"], json!(4));
     assert_eq!(s["results"][3]["success"], json!(false));
@@ -113,14 +159,21 @@ fn one_dead_host_costs_only_its_own_timeout_in_a_broadcast() {
     let config = config.display().to_string();
     let mut scout = Scout::spawn_with(
         &fleet,
-        &[("SCOUT_SSH_CONFIG", config.as_str()), ("SCOUT_CONNECT_TIMEOUT", "2")],
+        &[
+            ("SCOUT_SSH_CONFIG", config.as_str()),
+            ("SCOUT_CONNECT_TIMEOUT", "2"),
+        ],
     );
     let mut targets: Vec<String> = (0..3).map(|i| format!("{}:/", fleet.alias(i))).collect();
     targets.push("silent:/".into());
     targets.push("closed:/".into());
     let started = Instant::now();
     let r = scout.call(json!({"targets": targets, "query": "echo up"}));
-    assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(r.text.matches("\nup\n").count(), 3, "{}", r.text);
     assert!(r.text.contains("─── 3/5 hosts succeeded ───"), "{}", r.text);
     assert!(r.text.contains("connection refused"), "{}", r.text);
@@ -132,7 +185,11 @@ fn a_malformed_broadcast_target_fails_the_call_up_front() {
     let mut scout = Scout::spawn(&fleet);
     let r = scout.call(json!({"targets": [format!("{}:/", fleet.alias(0)), "nocolon"]}));
     assert!(r.is_error);
-    assert!(r.text.contains("Error parsing target 'nocolon'"), "{}", r.text);
+    assert!(
+        r.text.contains("Error parsing target 'nocolon'"),
+        "{}",
+        r.text
+    );
 }
 
 #[test]
@@ -171,12 +228,20 @@ fn read_only_mode_refuses_uploads() {
         "target": format!("{}:{}", fleet.alias(0), dest.display()),
         "beam": local.display().to_string()
     }));
-    assert!(r.is_error && r.text.contains("SCOUT_READ_ONLY"), "{}", r.text);
+    assert!(
+        r.is_error && r.text.contains("SCOUT_READ_ONLY"),
+        "{}",
+        r.text
+    );
     assert!(!dest.exists());
     let r = scout.call(json!({
         "beam_source": format!("{}:{}", fleet.alias(0), local.display()),
         "beam_target": format!("{}:{}", fleet.alias(0), dest.display())
     }));
-    assert!(r.is_error && r.text.contains("SCOUT_READ_ONLY"), "{}", r.text);
+    assert!(
+        r.is_error && r.text.contains("SCOUT_READ_ONLY"),
+        "{}",
+        r.text
+    );
     assert!(!dest.exists());
 }

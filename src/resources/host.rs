@@ -30,6 +30,7 @@
 //!   validated against a strict character set, and shell-quoted as well.
 
 use super::{absolute_path, percent_decode, read_path, ResourceError};
+use crate::scout::command::shell_quote;
 use crate::scout::format::render_streams;
 use crate::scout::target::shorten;
 use crate::scout::Scout;
@@ -406,13 +407,6 @@ fn render(
     } else {
         parts.join("\n")
     }
-}
-
-/// Single-quotes `s` for a POSIX shell. The same rule as
-/// `scout::command::shell_quote`, which is out of reach here: the
-/// `command` module is private to `scout`.
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
 }
 
 fn trim_newline(s: &str) -> &str {

@@ -3,7 +3,7 @@
 
 mod beam;
 mod broadcast;
-mod command;
+pub mod command;
 mod diff;
 mod find;
 pub mod format;
