@@ -339,3 +339,20 @@ fn resources_map_onto_the_same_operations() {
         .unwrap_or_default()
         .contains("Unknown host 'ghost'"));
 }
+
+#[test]
+fn tilde_paths_are_read_and_listed_from_the_remote_home() {
+    let fleet = Fleet::start(1);
+    let mut scout = Scout::spawn(&fleet);
+    let host = fleet.alias(0);
+    let name = format!("scout-tilde-{}.txt", std::process::id());
+    let made = scout.call(
+        json!({"target": format!("{host}:~"), "query": format!("printf 'at home\\n' > {name}")}),
+    );
+    assert!(!made.is_error, "{}", made.text);
+    let read = scout.call(json!({"target": format!("{host}:~/{name}")}));
+    assert_eq!(read.text, "at home\n");
+    let listed = scout.call(json!({"target": format!("{host}:~")}));
+    assert!(listed.text.contains(&name), "{}", listed.text);
+    scout.call(json!({"target": format!("{host}:~"), "query": format!("rm -f {name}")}));
+}

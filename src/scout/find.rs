@@ -15,9 +15,6 @@ use crate::ssh::exec::{self, ExecOutcome};
 use crate::ssh::ErrorKind;
 use std::time::Instant;
 
-/// Matches returned at most, as the original did (`| head -100`).
-pub const MAX_FIND_RESULTS: usize = 100;
-
 impl Scout {
     pub(super) fn find(&self, host: &str, path: &str, pattern: &str, depth: u32) -> ToolOutput {
         if let Err(e) = check_pattern(pattern) {
@@ -26,13 +23,14 @@ impl Scout {
         let timeout = self.settings.command_timeout;
         let max_output = self.settings.max_output_size;
         let root = find_root(path);
+        let limit = self.settings.max_find_results;
         let result = self.with_session(host, |sess| {
             let deadline = Instant::now() + timeout;
             // Stat first over SFTP (~0.1 ms): a missing path becomes
             // "Path not found: host:path" without parsing find's
             // localised stderr, and a file target is told from a directory.
             let stat = walk::stat_root(sess, host, path, deadline)?;
-            let command = find_command(&root, stat.is_dir(), pattern, depth);
+            let command = find_command(&root, stat.is_dir(), pattern, depth, limit);
             let outcome = exec::run(sess, &command, max_output, deadline).map_err(|e| OpError {
                 // As in run_remote: only a failure before the command
                 // started may be repeated on a fresh session.
@@ -47,7 +45,7 @@ impl Scout {
         });
         match result {
             Ok(outcome) => {
-                let found = parse(outcome, &root, path);
+                let found = parse(outcome, &root, path, limit);
                 let secs = timeout.as_secs();
                 ToolOutput::ok(render(path, pattern, found, secs))
             }
@@ -93,7 +91,7 @@ fn find_root(path: &str) -> String {
 /// and turned into lines by `tr` (a newline inside a name becomes `?`,
 /// so it cannot forge a result), cut after one more result than is
 /// shown: `head` exiting stops find early on a huge tree.
-fn find_command(root: &str, is_dir: bool, pattern: &str, depth: u32) -> String {
+fn find_command(root: &str, is_dir: bool, pattern: &str, depth: u32, limit: usize) -> String {
     // -H follows the start point when it is a symlink (as the stat did),
     // never the links below it, so a link loop is not walked.
     // -mindepth 1: entries *under* a directory, not the directory itself;
@@ -103,7 +101,7 @@ fn find_command(root: &str, is_dir: bool, pattern: &str, depth: u32) -> String {
         "find -H {}{mindepth} -maxdepth {depth} -name {} -print0 | tr '\\n\\0' '?\\n' | head -n {}",
         shell_quote(root),
         shell_quote(pattern),
-        MAX_FIND_RESULTS + 1
+        limit + 1
     )
 }
 
@@ -111,14 +109,15 @@ fn find_command(root: &str, is_dir: bool, pattern: &str, depth: u32) -> String {
 #[derive(Debug, Default, PartialEq)]
 struct Found {
     paths: Vec<String>,
-    /// More than [`MAX_FIND_RESULTS`] matches (or output cut).
+    /// More than `limit` matches (or output cut).
     cut: bool,
+    limit: usize,
     timed_out: bool,
     /// Lines find wrote to stderr (unreadable directories, ...).
     problems: Vec<String>,
 }
 
-fn parse(outcome: ExecOutcome, root: &str, display: &str) -> Found {
+fn parse(outcome: ExecOutcome, root: &str, display: &str, limit: usize) -> Found {
     let (head, tail, dropped) = outcome.stdout.into_parts();
     let mut bytes = head;
     if dropped == 0 {
@@ -133,8 +132,8 @@ fn parse(outcome: ExecOutcome, root: &str, display: &str) -> Found {
         .filter(|l| !l.is_empty())
         .map(|l| map_back(l, root, display))
         .collect();
-    let cut = dropped > 0 || paths.len() > MAX_FIND_RESULTS;
-    paths.truncate(MAX_FIND_RESULTS);
+    let cut = dropped > 0 || paths.len() > limit;
+    paths.truncate(limit);
     paths.sort();
     let (eh, et, _) = outcome.stderr.into_parts();
     let mut err = eh;
@@ -147,6 +146,7 @@ fn parse(outcome: ExecOutcome, root: &str, display: &str) -> Found {
     Found {
         paths,
         cut,
+        limit,
         timed_out: outcome.timed_out,
         problems,
     }
@@ -173,7 +173,8 @@ fn render(path: &str, pattern: &str, found: Found, timeout_secs: u64) -> String 
     };
     if found.cut {
         out.push_str(&format!(
-            "\n[results cut at {MAX_FIND_RESULTS} matches: narrow the pattern, the depth or the path]"
+            "\n[results cut at {} matches: narrow the pattern, the depth or the path]",
+            found.limit
         ));
     }
     if found.timed_out {
@@ -220,11 +221,11 @@ mod tests {
     #[test]
     fn every_argument_is_quoted() {
         assert_eq!(
-            find_command("/srv/it's", true, "$(touch X)*", 3),
+            find_command("/srv/it's", true, "$(touch X)*", 3, 100),
             "find -H '/srv/it'\\''s' -mindepth 1 -maxdepth 3 -name '$(touch X)*' -print0 \
              | tr '\\n\\0' '?\\n' | head -n 101"
         );
-        assert!(!find_command("/f.log", false, "*.log", 5).contains("-mindepth"));
+        assert!(!find_command("/f.log", false, "*.log", 5, 100).contains("-mindepth"));
     }
 
     #[test]
@@ -246,6 +247,7 @@ mod tests {
         let found = Found {
             paths: vec!["/srv/a.log".into(), "/srv/b\n.log".into()],
             cut: true,
+            limit: 100,
             timed_out: true,
             problems: vec!["find: '/srv/x': Permission denied".into()],
         };

@@ -1,6 +1,6 @@
 //! Reading a path: a file's contents or a directory's listing, over SFTP.
 
-use super::format;
+use super::{format, walk};
 use super::{OpError, OpResult, Scout, ToolOutput};
 use crate::ssh::sftp;
 use std::time::Instant;
@@ -29,9 +29,11 @@ impl Scout {
         let max_output = self.settings.max_output_size;
         let deadline = Instant::now() + self.settings.command_timeout;
         self.with_session(host, |sess| {
-            let stat = sftp::stat(sess, path, deadline).map_err(|e| not_found(e, host, path))?;
+            let stat = walk::stat_root(sess, host, path, deadline)?;
+            // SFTP does not expand `~`; this is the path it understands.
+            let remote = walk::sftp_path(path);
             if stat.is_dir() {
-                let (entries, cut) = sftp::list(sess, path, MAX_ENTRIES, deadline)?;
+                let (entries, cut) = sftp::list(sess, &remote, MAX_ENTRIES, deadline)?;
                 let header = format!("{host}:{path}");
                 return Ok(PathContent::Directory(format::listing(
                     &header, &entries, cut, max_output,
@@ -46,7 +48,7 @@ impl Scout {
                     ),
                 )));
             }
-            let head = sftp::read_head(sess, path, max_file, deadline)?;
+            let head = sftp::read_head(sess, &remote, max_file, deadline)?;
             Ok(PathContent::File(file_text(path, head, max_file)))
         })
     }
@@ -58,7 +60,7 @@ impl Scout {
         let max_file = self.settings.max_file_size;
         let deadline = Instant::now() + self.settings.command_timeout;
         self.with_session(host, |sess| {
-            let stat = sftp::stat(sess, path, deadline).map_err(|e| not_found(e, host, path))?;
+            let stat = walk::stat_root(sess, host, path, deadline)?;
             if !stat.is_file() {
                 let what = if stat.is_dir() {
                     "a directory"
@@ -70,18 +72,14 @@ impl Scout {
                     format!("{host}:{path} is {what}; only files can be compared"),
                 )));
             }
-            Ok(sftp::read_head(sess, path, max_file, deadline)?)
+            Ok(sftp::read_head(
+                sess,
+                &walk::sftp_path(path),
+                max_file,
+                deadline,
+            )?)
         })
     }
-}
-
-/// Words a missing path the way the original did.
-fn not_found(e: crate::ssh::SshError, host: &str, path: &str) -> OpError {
-    let mut e = e;
-    if e.message.ends_with("no such file or directory") || e.message.ends_with("no such path") {
-        e.message = format!("Path not found: {host}:{path}");
-    }
-    OpError::from(e)
 }
 
 fn file_text(path: &str, head: sftp::FileHead, max_file: u64) -> String {
