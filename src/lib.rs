@@ -6,6 +6,7 @@
 //! `ssh` → `config`. `workers` is the generic bounded executor and
 //! `server` wires everything together.
 
+pub mod cancel;
 pub mod config;
 pub mod mcp;
 pub mod pool;

@@ -1,7 +1,7 @@
 //! Wiring: configuration → pool → scout → workers → stdio, and shutdown.
 
 use crate::config::{Inventory, KnownHosts, Settings, SshConfig};
-use crate::mcp::dispatch::Dispatcher;
+use crate::mcp::dispatch::{Dispatcher, InFlight};
 use crate::mcp::transport::{self, Line};
 use crate::pool::ssh::SshManager;
 use crate::pool::{Pool, PoolConfig, PoolThreads};
@@ -11,6 +11,10 @@ use crate::workers::Executor;
 use std::io::BufReader;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// After cancelling what outlived the grace period: time for remote
+/// processes to be terminated.
+const CANCEL_GRACE: Duration = Duration::from_secs(3);
 
 /// Why the server stops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,15 +98,28 @@ pub fn serve(settings: Settings) -> Result<(), String> {
     let core = build_core(settings)?;
     let (outbox, _writer) =
         transport::start_writer(std::io::stdout()).map_err(|e| e.to_string())?;
+    let in_flight = InFlight::default();
     let dispatcher = Dispatcher::new(
         Arc::clone(&core.scout),
         Arc::clone(&executor),
         outbox.clone(),
+        in_flight.clone(),
     );
     let stop = wait_for_stop(dispatcher)?;
-    log::info!("stopping ({stop:?})");
+    log::info!(
+        "stopping ({stop:?}); {} requests in flight",
+        in_flight.len()
+    );
     if !executor.shutdown(Instant::now() + grace) {
-        log::warn!("requests still running after the {grace:?} grace period; exiting anyway");
+        // Cancelled commands stop their remote processes; give that a
+        // bounded moment before exiting anyway.
+        let n = in_flight.cancel_all();
+        log::warn!("{n} requests still running after the {grace:?} grace period; cancelling them");
+        if !executor.shutdown(Instant::now() + CANCEL_GRACE) {
+            log::warn!(
+                "requests did not stop within {CANCEL_GRACE:?} of cancellation; exiting anyway"
+            );
+        }
     }
     let pool = core.scout.pool.clone();
     log::info!("pool at exit: {} live; {:?}", pool.live(), pool.metrics());

@@ -66,19 +66,27 @@ impl Executor {
 
     /// Stops taking jobs, lets queued and running ones finish, and waits
     /// for the workers until `deadline`. Returns whether all finished.
+    /// May be called again (e.g. after cancelling what still runs): the
+    /// workers not yet finished are kept and waited for again.
     pub fn shutdown(&self, deadline: Instant) -> bool {
         self.sender.write().take();
-        let handles = std::mem::take(&mut *self.handles.lock());
-        for handle in handles {
-            while !handle.is_finished() {
-                if Instant::now() >= deadline {
-                    return false;
-                }
-                std::thread::sleep(Duration::from_millis(2));
+        loop {
+            let mut handles = self.handles.lock();
+            let (done, running): (Vec<_>, Vec<_>) =
+                handles.drain(..).partition(JoinHandle::is_finished);
+            *handles = running;
+            drop(handles);
+            for handle in done {
+                let _ = handle.join();
             }
-            let _ = handle.join();
+            if self.handles.lock().is_empty() {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(2));
         }
-        true
     }
 }
 
@@ -160,5 +168,7 @@ mod tests {
             .unwrap();
         std::thread::sleep(Duration::from_millis(20));
         assert!(!exec.shutdown(Instant::now() + Duration::from_millis(20)));
+        // A second call waits for the same worker again.
+        assert!(exec.shutdown(Instant::now() + Duration::from_secs(5)));
     }
 }

@@ -12,7 +12,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("SCOUT_STRICT_HOST_KEY_CHECKING", "true", "unknown or changed key = refuse to connect"),
     ("SCOUT_MAX_FILE_SIZE", "1048576", "bytes returned for one file read"),
     ("SCOUT_MAX_OUTPUT_SIZE", "262144", "bytes of command output returned (at least 1024)"),
-    ("SCOUT_COMMAND_TIMEOUT", "30", "seconds per command; on expiry the output so far is returned, marked as timed out"),
+    ("SCOUT_COMMAND_TIMEOUT", "30", "seconds per command; on expiry the remote process group is stopped and the output so far returned"),
     ("SCOUT_CONNECT_TIMEOUT", "10", "seconds for TCP connect, and again for handshake + auth"),
     ("SCOUT_IDLE_TIMEOUT", "60", "seconds an idle pooled session lives"),
     ("SCOUT_MAX_POOL_SIZE", "100", "live SSH connections in total"),

@@ -5,10 +5,13 @@
 use super::jsonrpc::{self, Incoming};
 use super::tools;
 use super::transport::Outbox;
+use crate::cancel::CancelToken;
 use crate::resources::{self, ResourceError};
 use crate::scout::{RunContext, Scout};
 use crate::workers::{Executor, Rejected};
+use parking_lot::Mutex;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Protocol revisions we speak, newest first.
@@ -18,18 +21,71 @@ const INSTRUCTIONS: &str = "scout-mcp reaches the SSH hosts of the user's ssh co
 Call scout with target='hosts' to see them, then 'host:/path' to read a file or list a \
 directory, and add query='...' to run a shell command there.";
 
+/// Requests running or queued, by id, with their cancellation tokens.
+#[derive(Default, Clone)]
+pub struct InFlight(Arc<Mutex<HashMap<String, CancelToken>>>);
+
+impl InFlight {
+    /// Registers `id`; false when a request with that id is in flight.
+    fn start(&self, id: &Value, token: &CancelToken) -> bool {
+        let mut map = self.0.lock();
+        let key = id.to_string();
+        if map.contains_key(&key) {
+            return false;
+        }
+        map.insert(key, token.clone());
+        true
+    }
+
+    fn finish(&self, id: &Value) {
+        self.0.lock().remove(&id.to_string());
+    }
+
+    fn cancel(&self, id: &Value) -> bool {
+        match self.0.lock().get(&id.to_string()) {
+            Some(token) => {
+                token.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Cancels everything still running (shutdown after the grace period).
+    pub fn cancel_all(&self) -> usize {
+        let map = self.0.lock();
+        map.values().for_each(CancelToken::cancel);
+        map.len()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 pub struct Dispatcher {
     scout: Arc<Scout>,
     executor: Arc<Executor>,
     out: Outbox,
+    in_flight: InFlight,
 }
 
 impl Dispatcher {
-    pub fn new(scout: Arc<Scout>, executor: Arc<Executor>, out: Outbox) -> Self {
+    pub fn new(
+        scout: Arc<Scout>,
+        executor: Arc<Executor>,
+        out: Outbox,
+        in_flight: InFlight,
+    ) -> Self {
         Dispatcher {
             scout,
             executor,
             out,
+            in_flight,
         }
     }
 
@@ -40,9 +96,22 @@ impl Dispatcher {
         }
         match jsonrpc::parse(line) {
             Ok(Incoming::Request { id, method, params }) => self.request(id, &method, params),
-            Ok(Incoming::Notification { method, .. }) => log::debug!("notification {method}"),
+            Ok(Incoming::Notification { method, params }) => self.notification(&method, &params),
             Ok(Incoming::Response) => {}
             Err(r) => self.out.send(jsonrpc::error(&r.id, r.code, &r.message)),
+        }
+    }
+
+    fn notification(&self, method: &str, params: &Value) {
+        if method != "notifications/cancelled" {
+            log::debug!("notification {method}");
+            return;
+        }
+        // Unknown or finished ids are normal (the race is inherent).
+        if let Some(id) = params.get("requestId") {
+            if self.in_flight.cancel(id) {
+                log::info!("request {id} cancelled by the client");
+            }
         }
     }
 
@@ -102,7 +171,10 @@ impl Dispatcher {
         };
         let scout = Arc::clone(&self.scout);
         let ctx = self.run_context(params);
-        self.submit(id, move || Ok(tools::result(scout.run(&request, &ctx))));
+        let cancel = ctx.cancel.clone();
+        self.submit(id, cancel, move || {
+            Ok(tools::result(scout.run(&request, &ctx)))
+        });
     }
 
     /// Progress notifications go out when the request carries a token;
@@ -111,6 +183,9 @@ impl Dispatcher {
         let Some(token) = params.pointer("/_meta/progressToken").cloned() else {
             return RunContext::default();
         };
+        if !(token.is_string() || token.is_i64() || token.is_u64()) {
+            return RunContext::default();
+        }
         let out = self.out.clone();
         let last = std::sync::atomic::AtomicU64::new(0);
         let report = move |done: u64, total: Option<u64>, message: &str| {
@@ -126,6 +201,7 @@ impl Dispatcher {
         };
         RunContext {
             progress: Some(Box::new(report)),
+            cancel: CancelToken::new(),
         }
     }
 
@@ -139,12 +215,14 @@ impl Dispatcher {
             return self.reply(&id, Err((jsonrpc::INVALID_PARAMS, message)));
         };
         let scout = Arc::clone(&self.scout);
-        self.submit(id, move || match resources::read(&scout, &uri) {
-            Ok(text) => {
-                Ok(json!({"contents": [{"uri": uri, "mimeType": "text/plain", "text": text}]}))
+        self.submit(id, CancelToken::new(), move || {
+            match resources::read(&scout, &uri) {
+                Ok(text) => {
+                    Ok(json!({"contents": [{"uri": uri, "mimeType": "text/plain", "text": text}]}))
+                }
+                Err(ResourceError::NotFound(m)) => Err((jsonrpc::RESOURCE_NOT_FOUND, m)),
+                Err(ResourceError::Failed(m)) => Err((jsonrpc::INTERNAL_ERROR, m)),
             }
-            Err(ResourceError::NotFound(m)) => Err((jsonrpc::RESOURCE_NOT_FOUND, m)),
-            Err(ResourceError::Failed(m)) => Err((jsonrpc::INTERNAL_ERROR, m)),
         });
     }
 
@@ -153,18 +231,33 @@ impl Dispatcher {
     fn submit(
         &self,
         id: Value,
+        cancel: CancelToken,
         work: impl FnOnce() -> Result<Value, (i64, String)> + Send + 'static,
     ) {
+        if !self.in_flight.start(&id, &cancel) {
+            let message = format!("Invalid request: a request with id {id} is already in flight");
+            return self.reply(&id, Err((jsonrpc::INVALID_REQUEST, message)));
+        }
         let out = self.out.clone();
+        let in_flight = self.in_flight.clone();
         let reply_id = id.clone();
         let job = Box::new(move || {
-            let message = match work() {
+            let answer = work();
+            in_flight.finish(&reply_id);
+            // MCP: a cancelled request gets no response at all.
+            if cancel.is_cancelled() {
+                return;
+            }
+            out.send(match answer {
                 Ok(result) => jsonrpc::response(&reply_id, result),
                 Err((code, m)) => jsonrpc::error(&reply_id, code, &m),
-            };
-            out.send(message);
+            });
         });
-        match self.executor.try_submit(job) {
+        let rejected = self.executor.try_submit(job);
+        if rejected.is_err() {
+            self.in_flight.finish(&id);
+        }
+        match rejected {
             Ok(()) => {}
             Err(Rejected::Busy) => {
                 let message = format!(

@@ -558,6 +558,8 @@ mod tests {
             exit_code: code,
             exit_signal: None,
             timed_out: false,
+            cancelled: false,
+            pgid: None,
             duration: Duration::from_millis(1),
         }
     }

@@ -86,12 +86,13 @@ impl<'a> Meter<'a> {
         self.ctx.report(0, total, &self.message);
     }
 
-    fn tick(&mut self, done: u64) {
-        if self.last.is_some_and(|t| t.elapsed() < PROGRESS_EVERY) {
-            return;
+    /// Reports progress now and then; false once the request is cancelled.
+    fn tick(&mut self, done: u64) -> bool {
+        if self.last.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY) {
+            self.last = Some(Instant::now());
+            self.report(done);
         }
-        self.last = Some(Instant::now());
-        self.report(done);
+        !self.ctx.cancel.is_cancelled()
     }
 
     fn report(&self, done: u64) {

@@ -6,7 +6,7 @@
 
 use super::read::PathContent;
 use super::target::{self, Target};
-use super::{format, Scout, ToolOutput};
+use super::{format, RunContext, Scout, ToolOutput};
 use rayon::prelude::*;
 use serde_json::{json, Value};
 use std::time::Instant;
@@ -25,7 +25,12 @@ struct Outcome {
 }
 
 impl Scout {
-    pub(super) fn broadcast(&self, targets: &[String], query: Option<&str>) -> ToolOutput {
+    pub(super) fn broadcast(
+        &self,
+        targets: &[String],
+        query: Option<&str>,
+        ctx: &RunContext,
+    ) -> ToolOutput {
         if targets.is_empty() {
             return ToolOutput::error("'targets' is empty: give at least one 'host:/path'");
         }
@@ -44,17 +49,24 @@ impl Scout {
         let outcomes: Vec<Outcome> = self.fanout.install(|| {
             parsed
                 .par_iter()
-                .map(|(host, path)| self.one_target(host, path, query, share))
+                .map(|(host, path)| self.one_target(host, path, query, share, ctx))
                 .collect()
         });
         render(&outcomes)
     }
 
-    fn one_target(&self, host: &str, path: &str, query: Option<&str>, share: usize) -> Outcome {
+    fn one_target(
+        &self,
+        host: &str,
+        path: &str,
+        query: Option<&str>,
+        share: usize,
+        ctx: &RunContext,
+    ) -> Outcome {
         let started = Instant::now();
         let mut outcome = match (self.check_host(host), query) {
             (Err(e), _) => failed(host, path, e),
-            (Ok(()), Some(q)) => self.command_target(host, path, q),
+            (Ok(()), Some(q)) => self.command_target(host, path, q, ctx),
             (Ok(()), None) => match self.read_path_text(host, path) {
                 Ok(PathContent::File(t) | PathContent::Directory(t)) => Outcome {
                     host: host.into(),
@@ -71,8 +83,13 @@ impl Scout {
         outcome
     }
 
-    fn command_target(&self, host: &str, path: &str, query: &str) -> Outcome {
-        let output = self.run_command(host, path, query);
+    fn command_target(&self, host: &str, path: &str, query: &str, ctx: &RunContext) -> Outcome {
+        // Per-host progress would interleave meaninglessly: cancel only.
+        let quiet = RunContext {
+            progress: None,
+            cancel: ctx.cancel.clone(),
+        };
+        let output = self.run_command(host, path, query, &quiet);
         let detail = output.structured.clone().unwrap_or_else(|| json!({}));
         let exit_ok = detail["exit_code"] == json!(0);
         let success = !output.is_error && exit_ok;

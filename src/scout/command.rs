@@ -1,8 +1,8 @@
 //! Running `query` in the target directory through the remote shell.
 
 use super::format;
-use super::{OpError, OpResult, Scout, ToolOutput};
-use crate::ssh::exec::{self, ExecOutcome};
+use super::{OpError, OpResult, RunContext, Scout, ToolOutput};
+use crate::ssh::exec::{self, ExecControl, ExecOutcome};
 use serde_json::json;
 use std::time::Instant;
 
@@ -11,23 +11,74 @@ impl Scout {
     /// command timeout and output cap: for resources and other callers
     /// that build their own command lines.
     pub fn run_remote(&self, host: &str, command: &str) -> OpResult<ExecOutcome> {
+        self.run_remote_controlled(host, command, &ExecControl::default())
+    }
+
+    /// [`Scout::run_remote`] that can be cancelled and reports output as
+    /// it comes. A command cut off by its timeout or a cancellation is
+    /// terminated on the remote side, with its children.
+    pub fn run_remote_controlled(
+        &self,
+        host: &str,
+        command: &str,
+        control: &ExecControl,
+    ) -> OpResult<ExecOutcome> {
         let timeout = self.settings.command_timeout;
         let max_output = self.settings.max_output_size;
-        self.with_session(host, |sess| {
+        let reporting = exec::with_pid_report(command);
+        let outcome = self.with_session(host, |sess| {
             let deadline = Instant::now() + timeout;
-            let outcome = exec::run(sess, command, max_output, deadline).map_err(|e| OpError {
-                retry_safe: e.kind == crate::ssh::ErrorKind::Channel
-                    || e.kind == crate::ssh::ErrorKind::Disconnected,
-                error: e,
-            })?;
-            if outcome.timed_out {
+            let outcome = exec::run_controlled(sess, &reporting, max_output, deadline, control)
+                .map_err(|e| OpError {
+                    // A channel that never opened ran nothing: safe to retry.
+                    retry_safe: e.kind == crate::ssh::ErrorKind::Channel
+                        || e.kind == crate::ssh::ErrorKind::Disconnected,
+                    error: e,
+                })?;
+            if outcome.timed_out || outcome.cancelled {
+                // The channel was abandoned mid-stream: the session is in
+                // doubt and must not serve another request.
                 sess.poison();
             }
             Ok(outcome)
-        })
+        })?;
+        if outcome.timed_out || outcome.cancelled {
+            match outcome.pgid {
+                Some(pgid) => self.terminate(host, pgid),
+                None => log::warn!("{host}: command cut off before it reported its process group"),
+            }
+        }
+        Ok(outcome)
     }
 
-    pub(super) fn run_command(&self, host: &str, path: &str, query: &str) -> ToolOutput {
+    /// Stops a remote process group: TERM, up to a second's grace, then
+    /// KILL. Runs on a fresh pooled session, since the command's own is
+    /// being discarded. Without this sshd would leave the command running
+    /// after its channel closed.
+    fn terminate(&self, host: &str, pgid: u32) {
+        // `kill -SIG -PGID` without `--`: dash's kill builtin rejects `--`.
+        let script = format!(
+            "kill -TERM -{pgid} 2>/dev/null || exit 0; \
+             for i in 1 2 3 4 5 6 7 8 9 10; do kill -0 -{pgid} 2>/dev/null || exit 0; sleep 0.1; done; \
+             kill -KILL -{pgid} 2>/dev/null; exit 0"
+        );
+        let deadline = Instant::now() + std::time::Duration::from_secs(5);
+        let result = self.with_session(host, |sess| {
+            exec::run(sess, &script, 4096, deadline).map_err(OpError::from)
+        });
+        match result {
+            Ok(_) => log::info!("{host}: terminated remote process group {pgid}"),
+            Err(e) => log::warn!("{host}: could not terminate remote process group {pgid}: {e}"),
+        }
+    }
+
+    pub(super) fn run_command(
+        &self,
+        host: &str,
+        path: &str,
+        query: &str,
+        ctx: &RunContext,
+    ) -> ToolOutput {
         if query.trim().is_empty() {
             return ToolOutput::error(format!("{host}:{path}: 'query' is empty"));
         }
@@ -42,8 +93,14 @@ impl Scout {
             None => query.to_string(),
         };
         let command = format!("{} && {words}", cd_prefix(path));
-        let result = self.run_remote(host, &command);
-        match result {
+        let progress = OutputProgress::new(ctx);
+        let report = |bytes: u64, line: &str| progress.report(bytes, line);
+        let control = ExecControl {
+            cancel: ctx.cancel.clone(),
+            on_output: ctx.progress.as_ref().map(|_| &report as &dyn Fn(u64, &str)),
+        };
+        match self.run_remote_controlled(host, &command, &control) {
+            Ok(outcome) if outcome.cancelled => ToolOutput::error(format!("{host}: cancelled")),
             Ok(outcome) => self.command_output(host, path, query, outcome),
             Err(e) => ToolOutput::error(e),
         }
@@ -96,6 +153,34 @@ impl Scout {
                 "duration_ms": duration_ms,
             })),
         }
+    }
+}
+
+/// Progress of a running command: bytes of output so far, with the last
+/// line as the message, about twice a second.
+struct OutputProgress<'a> {
+    ctx: &'a RunContext,
+    last: parking_lot::Mutex<Option<Instant>>,
+}
+
+impl<'a> OutputProgress<'a> {
+    const EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+    fn new(ctx: &'a RunContext) -> Self {
+        OutputProgress {
+            ctx,
+            last: parking_lot::Mutex::new(None),
+        }
+    }
+
+    fn report(&self, bytes: u64, line: &str) {
+        let mut last = self.last.lock();
+        if last.is_some_and(|t| t.elapsed() < Self::EVERY) {
+            return;
+        }
+        *last = Some(Instant::now());
+        drop(last);
+        self.ctx.report(bytes, None, line);
     }
 }
 

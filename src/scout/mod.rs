@@ -14,6 +14,7 @@ pub mod target;
 mod tree;
 mod walk;
 
+use crate::cancel::CancelToken;
 use crate::config::{Inventory, Settings};
 use crate::pool::ssh::SshManager;
 use crate::pool::{Pool, PoolError};
@@ -138,7 +139,7 @@ impl Scout {
             return self.beam_remote(src, dst, ctx);
         }
         if let Some(targets) = &req.targets {
-            return self.broadcast(targets, req.query.as_deref());
+            return self.broadcast(targets, req.query.as_deref(), ctx);
         }
         let target = match target::parse(&req.target) {
             Ok(t) => t,
@@ -180,7 +181,7 @@ impl Scout {
             return self.diff_content(host, path, expected);
         }
         if let Some(q) = &req.query {
-            return self.run_command(host, path, q);
+            return self.run_command(host, path, q, ctx);
         }
         if req.tree {
             return self.tree(host, path, req.depth.unwrap_or(3));
@@ -273,6 +274,9 @@ pub struct RunContext {
     /// Called with (done, total, message) as long operations advance; set
     /// when the client asked for progress notifications.
     pub progress: Option<ProgressFn>,
+    /// Set when the client cancelled the request or the server is
+    /// shutting down: work stops and remote processes are terminated.
+    pub cancel: CancelToken,
 }
 
 impl RunContext {

@@ -8,6 +8,7 @@
 
 use super::error::{from_ssh2, ErrorKind, SshError};
 use super::session::SshSession;
+use crate::cancel::CancelToken;
 use std::collections::VecDeque;
 use std::io::Read;
 use std::time::{Duration, Instant};
@@ -61,6 +62,29 @@ impl Capture {
     }
 }
 
+/// Receives (bytes of output so far, last complete line).
+pub type OutputFn<'a> = &'a dyn Fn(u64, &str);
+
+/// How a caller steers a running command.
+#[derive(Default)]
+pub struct ExecControl<'a> {
+    /// Checked between reads: a cancelled command stops at once.
+    pub cancel: CancelToken,
+    /// Called (throttled by the caller) with bytes of output so far and
+    /// the last complete line.
+    pub on_output: Option<OutputFn<'a>>,
+}
+
+/// The first line every command prints: its shell's PID, which is also
+/// its process group (sshd starts each session's shell with setsid), so
+/// that a cut-off command can be terminated with all its children.
+const PID_MARK: u8 = 0x1e;
+
+/// Prefixes `command` with the line that reports its process group.
+pub fn with_pid_report(command: &str) -> String {
+    format!("printf '\\036%s\\n' \"$$\"; {command}")
+}
+
 /// What a command did.
 #[derive(Debug)]
 pub struct ExecOutcome {
@@ -71,6 +95,9 @@ pub struct ExecOutcome {
     /// The signal that ended the command, e.g. "KILL".
     pub exit_signal: Option<String>,
     pub timed_out: bool,
+    pub cancelled: bool,
+    /// The remote process group, when the command reported it.
+    pub pgid: Option<u32>,
     pub duration: Duration,
 }
 
@@ -82,6 +109,19 @@ pub fn run(
     command: &str,
     max_output: usize,
     deadline: Instant,
+) -> Result<ExecOutcome, SshError> {
+    run_controlled(sess, command, max_output, deadline, &ExecControl::default())
+}
+
+/// [`run`] with cancellation and output callbacks. When `command` was
+/// built with [`with_pid_report`], the PID line is taken off stdout and
+/// returned as `pgid`.
+pub fn run_controlled(
+    sess: &SshSession,
+    command: &str,
+    max_output: usize,
+    deadline: Instant,
+    control: &ExecControl,
 ) -> Result<ExecOutcome, SshError> {
     let started = Instant::now();
     let ctx = format!("{}: command", sess.label());
@@ -101,29 +141,136 @@ pub fn run(
         exit_code: None,
         exit_signal: None,
         timed_out: false,
+        cancelled: false,
+        pgid: None,
         duration: Duration::ZERO,
     };
     session.set_blocking(false);
-    let pumped = pump(sess, &mut channel, &mut out, deadline, &ctx)
+    let mut reader = Reader {
+        pid: PidLine::Awaiting(Vec::new()),
+        control,
+        last_line: String::new(),
+    };
+    let pumped = pump(sess, &mut channel, &mut out, &mut reader, deadline, &ctx)
         .and_then(|()| finish(sess, &mut channel, &mut out, deadline, &ctx));
+    // A channel whose command still runs must be dropped while the session
+    // is non-blocking: a blocking close waits for sshd's CLOSE, which it
+    // only sends once the command has exited. The session is discarded
+    // afterwards anyway.
+    if out.timed_out || out.cancelled || pumped.is_err() {
+        drop(channel);
+    }
     session.set_blocking(true);
     pumped?;
     out.duration = started.elapsed();
     Ok(out)
 }
 
-/// Reads both streams until the remote side sends EOF.
+/// Where the PID line stands: still being read, or done with.
+enum PidLine {
+    Awaiting(Vec<u8>),
+    Done,
+}
+
+/// Stdout handling: PID line first, then capture and progress.
+struct Reader<'a, 'b> {
+    pid: PidLine,
+    control: &'a ExecControl<'b>,
+    last_line: String,
+}
+
+impl Reader<'_, '_> {
+    fn stdout(&mut self, bytes: &[u8], out: &mut ExecOutcome) {
+        let rest = match &mut self.pid {
+            PidLine::Done => bytes,
+            PidLine::Awaiting(buf) => {
+                buf.extend_from_slice(bytes);
+                match take_pid_line(buf) {
+                    PidParse::NeedMore => return,
+                    PidParse::Found(pgid, consumed) => {
+                        out.pgid = Some(pgid);
+                        let rest = buf.split_off(consumed);
+                        self.pid = PidLine::Done;
+                        return self.capture(&rest, out);
+                    }
+                    PidParse::Absent => {
+                        let all = std::mem::take(buf);
+                        self.pid = PidLine::Done;
+                        return self.capture(&all, out);
+                    }
+                }
+            }
+        };
+        self.capture(rest, out);
+    }
+
+    fn capture(&mut self, bytes: &[u8], out: &mut ExecOutcome) {
+        if bytes.is_empty() {
+            return;
+        }
+        out.stdout.push(bytes);
+        if let Some(report) = self.control.on_output {
+            if let Some(line) = last_complete_line(bytes) {
+                self.last_line = line;
+            }
+            report(out.stdout.total(), &self.last_line);
+        }
+    }
+}
+
+enum PidParse {
+    NeedMore,
+    /// The process group and how many bytes its line took.
+    Found(u32, usize),
+    Absent,
+}
+
+fn take_pid_line(buf: &[u8]) -> PidParse {
+    if buf.first().is_some_and(|&b| b != PID_MARK) {
+        return PidParse::Absent;
+    }
+    let Some(end) = buf.iter().position(|&b| b == b'\n') else {
+        return if buf.len() > 16 {
+            PidParse::Absent
+        } else {
+            PidParse::NeedMore
+        };
+    };
+    std::str::from_utf8(&buf[1..end])
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(PidParse::Absent, |pid| PidParse::Found(pid, end + 1))
+}
+
+fn last_complete_line(bytes: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(bytes);
+    let trimmed = text.strip_suffix('\n')?;
+    let line = trimmed.rsplit('\n').next().unwrap_or(trimmed);
+    Some(line.chars().take(200).collect())
+}
+
+/// Reads both streams until the remote side sends EOF, the deadline
+/// passes or the request is cancelled.
 fn pump(
     sess: &SshSession,
     channel: &mut ssh2::Channel,
     out: &mut ExecOutcome,
+    reader: &mut Reader,
     deadline: Instant,
     ctx: &str,
 ) -> Result<(), SshError> {
     let mut buf = vec![0u8; 32 * 1024];
     loop {
-        let got_out = read_some(&mut channel.stream(0), &mut buf, &mut out.stdout, ctx)?;
-        let got_err = read_some(&mut channel.stderr(), &mut buf, &mut out.stderr, ctx)?;
+        let got_out = read_some(&mut channel.stream(0), &mut buf, ctx, &mut |b| {
+            reader.stdout(b, out)
+        })?;
+        let got_err = read_some(&mut channel.stderr(), &mut buf, ctx, &mut |b| {
+            out.stderr.push(b)
+        })?;
+        if reader.control.cancel.is_cancelled() {
+            out.cancelled = true;
+            return Ok(());
+        }
         if got_out || got_err {
             continue;
         }
@@ -138,22 +285,24 @@ fn pump(
     }
 }
 
-/// Drains what is readable now. Returns whether anything was read.
+/// Drains what is readable now into `sink`. Returns whether anything was
+/// read.
 fn read_some(
     stream: &mut ssh2::Stream,
     buf: &mut [u8],
-    into: &mut Capture,
     ctx: &str,
+    sink: &mut dyn FnMut(&[u8]),
 ) -> Result<bool, SshError> {
     let mut got = false;
     loop {
         match stream.read(buf) {
             Ok(0) => return Ok(got),
             Ok(n) => {
-                into.push(&buf[..n]);
+                sink(&buf[..n]);
                 got = true;
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(got),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(super::error::from_io(ctx, &e)),
         }
     }
@@ -167,7 +316,7 @@ fn finish(
     deadline: Instant,
     ctx: &str,
 ) -> Result<(), SshError> {
-    if out.timed_out {
+    if out.timed_out || out.cancelled {
         return Ok(());
     }
     loop {
@@ -220,6 +369,24 @@ fn wait_socket(sess: &SshSession, deadline: Instant) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pid_line_is_recognised_and_only_it() {
+        assert!(matches!(
+            take_pid_line(b"\x1e4242\nrest"),
+            PidParse::Found(4242, 6)
+        ));
+        assert!(matches!(take_pid_line(b"\x1e42"), PidParse::NeedMore));
+        assert!(matches!(take_pid_line(b"hello\n"), PidParse::Absent));
+        assert!(matches!(take_pid_line(b"\x1eabc\n"), PidParse::Absent));
+        assert_eq!(with_pid_report("ls"), "printf '\\036%s\\n' \"$$\"; ls");
+    }
+
+    #[test]
+    fn the_last_complete_line_is_the_progress_message() {
+        assert_eq!(last_complete_line(b"a\nb\n").as_deref(), Some("b"));
+        assert_eq!(last_complete_line(b"a\npartial"), None);
+    }
 
     fn parts(cap: usize, chunks: &[&[u8]]) -> (Vec<u8>, Vec<u8>, u64) {
         let mut c = Capture::new(cap);

@@ -72,8 +72,9 @@ pub struct RemoteSource {
     pub mode: u32,
 }
 
-/// Called with the number of bytes moved so far, after each chunk.
-pub type Progress<'a> = &'a mut dyn FnMut(u64);
+/// Called with the number of bytes moved so far, after each chunk;
+/// returns false to stop the transfer (the request was cancelled).
+pub type Progress<'a> = &'a mut dyn FnMut(u64) -> bool;
 
 fn remote_error(kind: ErrorKind, message: String) -> SshError {
     SshError::new(kind, message)
@@ -316,7 +317,14 @@ fn pump(
         hasher.update(&buf[..n]);
         write(&buf[..n])?;
         bytes += n as u64;
-        progress(bytes);
+        if !progress(bytes) {
+            // Between chunks nothing is in flight: the session stays
+            // usable, so the failure path can remove the temporary file.
+            return Err(TransferError::new(
+                Side::Destination,
+                SshError::new(ErrorKind::Remote, "the transfer was cancelled"),
+            ));
+        }
     }
     Ok(Done {
         bytes,
@@ -820,7 +828,10 @@ mod tests {
                 out.extend_from_slice(chunk);
                 Ok(())
             },
-            &mut |n| seen.push(n),
+            &mut |n| {
+                seen.push(n);
+                true
+            },
         )
         .map_err(|e| e.error.message)
         .unwrap_or_else(|e| panic!("{e}"));

@@ -1,0 +1,176 @@
+//! Cancellation, timeouts that stop remote work, progress, and shutdown
+//! with work in flight — against a real sshd on this machine, so the test
+//! can look for the remote processes itself.
+
+mod support;
+
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use support::{Fleet, Scout};
+
+/// A `sleep` with a duration no other process uses, so that `pgrep -f`
+/// finds exactly the processes a test started.
+fn unique_sleep(tag: u32) -> String {
+    format!("sleep 9{}.{}", std::process::id() % 1000, tag)
+}
+
+fn running(pattern: &str) -> bool {
+    std::process::Command::new("pgrep")
+        .args(["-f", pattern])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// Waits up to `limit` for `pattern` to appear (or disappear).
+fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cond()
+}
+
+fn tool_call(target: &str, query: &str) -> Value {
+    json!({"name": "scout", "arguments": {"target": target, "query": query}})
+}
+
+#[test]
+fn a_cancelled_command_stops_with_its_children_and_gets_no_response() {
+    let fleet = Fleet::start(1);
+    let mut scout = Scout::spawn(&fleet);
+    let (parent, child) = (unique_sleep(1), unique_sleep(2));
+    let query = format!("{child} & {parent}; wait");
+    let id = scout.start_request(
+        "tools/call",
+        tool_call(&format!("{}:/", fleet.alias(0)), &query),
+    );
+    assert!(wait_until(Duration::from_secs(20), || running(&parent)
+        && running(&child)));
+    scout.send(&json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": id, "reason": "test"}}));
+    assert!(
+        wait_until(Duration::from_secs(2), || !running(&parent)
+            && !running(&child)),
+        "remote processes survived the cancel by 2 s"
+    );
+    // No response for the cancelled id; the server keeps serving.
+    let next = scout.call(json!({"target": format!("{}:/", fleet.alias(0)), "query": "echo next"}));
+    assert_eq!(next.text, "next");
+    while let Some(message) = scout.recv(Duration::from_millis(300)) {
+        assert_ne!(
+            message["id"],
+            json!(id),
+            "a cancelled request was answered: {message}"
+        );
+    }
+}
+
+#[test]
+fn a_timed_out_command_is_terminated_on_the_remote_side() {
+    let fleet = Fleet::start(1);
+    let mut scout = Scout::spawn_with(&fleet, &[("SCOUT_COMMAND_TIMEOUT", "1")]);
+    let sleeper = unique_sleep(3);
+    let r = scout.call(json!({"target": format!("{}:/", fleet.alias(0)), "query": format!("echo begun; {sleeper}")}));
+    assert!(
+        r.is_error && r.text.contains("timed out") && r.text.contains("begun"),
+        "{}",
+        r.text
+    );
+    assert!(
+        wait_until(Duration::from_secs(2), || !running(&sleeper)),
+        "the timed-out command still runs 2 s later"
+    );
+}
+
+#[test]
+fn long_commands_report_progress_when_asked() {
+    let fleet = Fleet::start(1);
+    let mut scout = Scout::spawn(&fleet);
+    let mut params = tool_call(
+        &format!("{}:/", fleet.alias(0)),
+        "for i in 1 2 3 4 5 6; do echo line-$i; sleep 0.3; done",
+    );
+    params["_meta"] = json!({"progressToken": "p-1"});
+    let id = scout.start_request("tools/call", params);
+    let mut progress = Vec::new();
+    let response = loop {
+        let message = scout.recv(Duration::from_secs(30)).expect("a message");
+        if message["id"] == json!(id) {
+            break message;
+        }
+        if message["method"] == json!("notifications/progress") {
+            assert_eq!(message["params"]["progressToken"], json!("p-1"));
+            progress.push(message["params"].clone());
+        }
+    };
+    assert!(response["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or("")
+        .contains("line-6"));
+    assert!(progress.len() >= 2, "{progress:?}");
+    let values: Vec<f64> = progress
+        .iter()
+        .map(|p| p["progress"].as_f64().unwrap_or(0.0))
+        .collect();
+    assert!(
+        values.windows(2).all(|w| w[1] > w[0]),
+        "strictly increasing: {values:?}"
+    );
+    assert!(progress
+        .iter()
+        .any(|p| p["message"].as_str().unwrap_or("").starts_with("line-")));
+}
+
+#[test]
+fn a_second_request_with_an_id_in_flight_is_refused() {
+    let fleet = Fleet::start(1);
+    let mut scout = Scout::spawn(&fleet);
+    let call = tool_call(&format!("{}:/", fleet.alias(0)), "sleep 0.5; echo first");
+    scout.send(&json!({"jsonrpc": "2.0", "id": "dup", "method": "tools/call", "params": call}));
+    scout.send(&json!({"jsonrpc": "2.0", "id": "dup", "method": "tools/call", "params": call}));
+    let first = scout.recv(Duration::from_secs(20)).expect("an answer");
+    assert_eq!(first["error"]["code"], json!(-32600), "{first}");
+    let second = scout
+        .recv(Duration::from_secs(20))
+        .expect("the real answer");
+    assert_eq!(
+        second["result"]["content"][0]["text"],
+        json!("first"),
+        "{second}"
+    );
+}
+
+#[test]
+fn sigterm_with_work_in_flight_exits_zero_within_the_grace_period_and_stops_remote_work() {
+    let fleet = Fleet::start(1);
+    let mut scout = Scout::spawn_with(&fleet, &[("SCOUT_SHUTDOWN_GRACE", "1")]);
+    let sleeper = unique_sleep(4);
+    scout.start_request(
+        "tools/call",
+        tool_call(&format!("{}:/", fleet.alias(0)), &sleeper),
+    );
+    assert!(wait_until(Duration::from_secs(20), || running(&sleeper)));
+    let started = Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &scout.pid().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let exit = scout
+        .wait_exit(Duration::from_secs(15))
+        .expect("exits after SIGTERM");
+    assert!(exit.success(), "{exit:?}\n{}", scout.stderr_log());
+    // Grace (1 s) + cancellation (bounded at 3 s) + slack.
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        wait_until(Duration::from_secs(2), || !running(&sleeper)),
+        "a command outlived the server's shutdown"
+    );
+}
