@@ -49,8 +49,6 @@ fn initialize_negotiates_the_version_and_announces_tools_and_resources() {
 #[test]
 fn unknown_methods_get_method_not_found_even_before_initialize() {
     let mut scout = Scout::spawn_env(&no_fleet_env(&temp_dir("unknown")));
-    let r = scout.request("server/discover", json!({}));
-    assert_eq!(r["error"]["code"], json!(-32601), "{r}");
     let r = scout.request("tools/frobnicate", json!({}));
     assert_eq!(r["error"]["code"], json!(-32601), "{r}");
 }
@@ -220,4 +218,60 @@ fn help_and_version_describe_the_binary() {
         .output()
         .expect("run --version");
     assert!(String::from_utf8_lossy(&version.stdout).starts_with("scout-mcp "));
+}
+
+fn stateless_meta() -> Value {
+    json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {}
+    })
+}
+
+#[test]
+fn the_stateless_era_is_served_without_a_handshake() {
+    let mut scout = Scout::spawn_env(&no_fleet_env(&temp_dir("stateless")));
+    let discover = scout.request("server/discover", json!({"_meta": stateless_meta()}));
+    let result = &discover["result"];
+    assert_eq!(result["resultType"], json!("complete"), "{discover}");
+    let versions = result["supportedVersions"]
+        .as_array()
+        .expect("supportedVersions");
+    assert!(versions.contains(&json!("2026-07-28")) && versions.contains(&json!("2025-11-25")));
+    assert_eq!(result["serverInfo"]["name"], json!("scout-mcp"));
+    // No initialize first: each request carries its version.
+    let tools = scout.request("tools/list", json!({"_meta": stateless_meta()}));
+    assert_eq!(tools["result"]["resultType"], json!("complete"));
+    assert_eq!(tools["result"]["tools"][0]["name"], json!("scout"));
+    let call = scout.request(
+        "tools/call",
+        json!({"name": "scout", "arguments": {"target": "hosts"}, "_meta": stateless_meta()}),
+    );
+    assert_eq!(call["result"]["resultType"], json!("complete"), "{call}");
+    // ping and logging/setLevel are gone from this revision.
+    let ping = scout.request("ping", json!({"_meta": stateless_meta()}));
+    assert_eq!(ping["error"]["code"], json!(-32601));
+    // Handshake-era results carry no resultType.
+    let legacy = scout.request("tools/list", json!({}));
+    assert!(legacy["result"].get("resultType").is_none());
+}
+
+#[test]
+fn an_unsupported_version_in_meta_gets_the_supported_list() {
+    let mut scout = Scout::spawn_env(&no_fleet_env(&temp_dir("badversion")));
+    let r = scout.request(
+        "tools/list",
+        json!({"_meta": {"io.modelcontextprotocol/protocolVersion": "2099-01-01", "io.modelcontextprotocol/clientCapabilities": {}}}),
+    );
+    assert_eq!(r["error"]["code"], json!(-32022), "{r}");
+    let supported = r["error"]["data"]["supported"]
+        .as_array()
+        .expect("supported list");
+    assert!(supported.contains(&json!("2026-07-28")));
+}
+
+#[test]
+fn an_initialize_asking_for_the_stateless_revision_gets_the_newest_handshake_one() {
+    let mut scout = Scout::spawn_env(&no_fleet_env(&temp_dir("initmodern")));
+    let r = scout.request("initialize", json!({"protocolVersion": "2026-07-28", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}));
+    assert_eq!(r["result"]["protocolVersion"], json!("2025-11-25"));
 }

@@ -14,8 +14,35 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Protocol revisions we speak, newest first.
+/// Handshake-era protocol revisions we speak (via `initialize`), newest first.
 pub const PROTOCOL_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+
+/// Stateless revisions: every request names its version in `_meta`.
+pub const STATELESS_VERSIONS: &[&str] = &["2026-07-28"];
+
+/// Where a stateless request names its protocol version (JSON pointer;
+/// `~1` is `/`).
+const META_VERSION: &str = "/_meta/io.modelcontextprotocol~1protocolVersion";
+
+/// Which protocol era a request belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Era {
+    /// initialize / notifications/initialized, then requests.
+    Handshake,
+    /// 2026-07-28: no handshake, results carry `resultType`.
+    Stateless,
+}
+
+impl Era {
+    fn finish(self, mut result: Value) -> Value {
+        if self == Era::Stateless {
+            if let Value::Object(map) = &mut result {
+                map.insert("resultType".into(), json!("complete"));
+            }
+        }
+        result
+    }
+}
 
 const INSTRUCTIONS: &str = "scout-mcp reaches the SSH hosts of the user's ssh config. \
 Call scout with target='hosts' to see them, then 'host:/path' to read a file or list a \
@@ -129,17 +156,30 @@ impl Dispatcher {
     }
 
     fn request(&self, id: Value, method: &str, params: Value) {
-        let answer = match method {
-            "initialize" => Ok(initialize(&params)),
-            "ping" => Ok(json!({})),
-            "tools/list" => Ok(json!({"tools": [tools::definition()]})),
-            "resources/list" => Ok(json!({"resources": listings(resources::RESOURCES, "uri")})),
-            "resources/templates/list" => {
+        let era = match params.pointer(META_VERSION) {
+            None => Era::Handshake,
+            Some(v) if v.as_str().is_some_and(|v| STATELESS_VERSIONS.contains(&v)) => {
+                Era::Stateless
+            }
+            Some(v) => return self.unsupported_version(&id, v),
+        };
+        let answer = match (method, era) {
+            ("server/discover", _) => Ok(discover()),
+            ("initialize", Era::Handshake) => Ok(initialize(&params)),
+            // Removed from the stateless revision.
+            ("initialize" | "ping" | "logging/setLevel", Era::Stateless) => Err((
+                jsonrpc::METHOD_NOT_FOUND,
+                format!("Method not found: {method} is not part of protocol 2026-07-28"),
+            )),
+            ("ping", _) => Ok(json!({})),
+            ("tools/list", _) => Ok(json!({"tools": [tools::definition()]})),
+            ("resources/list", _) => resource_list(&params),
+            ("resources/templates/list", _) => {
                 Ok(json!({"resourceTemplates": listings(resources::TEMPLATES, "uriTemplate")}))
             }
-            "logging/setLevel" => set_level(&params),
-            "tools/call" => return self.tool_call(id, &params),
-            "resources/read" => return self.resource_read(id, &params),
+            ("logging/setLevel", _) => set_level(&params),
+            ("tools/call", _) => return self.tool_call(id, &params, era),
+            ("resources/read", _) => return self.resource_read(id, &params, era),
             _ => Err((
                 jsonrpc::METHOD_NOT_FOUND,
                 format!(
@@ -148,7 +188,22 @@ impl Dispatcher {
                 ),
             )),
         };
-        self.reply(&id, answer);
+        self.reply(&id, answer.map(|r| era.finish(r)));
+    }
+
+    fn unsupported_version(&self, id: &Value, asked: &Value) {
+        let supported: Vec<&str> = STATELESS_VERSIONS
+            .iter()
+            .chain(PROTOCOL_VERSIONS)
+            .copied()
+            .collect();
+        let message = format!("Unsupported protocol version: {asked}");
+        self.out.send(jsonrpc::error_with_data(
+            id,
+            jsonrpc::UNSUPPORTED_PROTOCOL_VERSION,
+            &message,
+            json!({"supported": supported, "requested": asked}),
+        ));
     }
 
     fn reply(&self, id: &Value, answer: Result<Value, (i64, String)>) {
@@ -158,7 +213,7 @@ impl Dispatcher {
         });
     }
 
-    fn tool_call(&self, id: Value, params: &Value) {
+    fn tool_call(&self, id: Value, params: &Value, era: Era) {
         let name = params.get("name").and_then(Value::as_str);
         if name != Some(tools::TOOL_NAME) {
             let shown = name.map_or("(none)".to_string(), crate::scout::target::shorten);
@@ -173,7 +228,7 @@ impl Dispatcher {
         let ctx = self.run_context(params);
         let cancel = ctx.cancel.clone();
         self.submit(id, cancel, move || {
-            Ok(tools::result(scout.run(&request, &ctx)))
+            Ok(era.finish(tools::result(scout.run(&request, &ctx))))
         });
     }
 
@@ -205,7 +260,7 @@ impl Dispatcher {
         }
     }
 
-    fn resource_read(&self, id: Value, params: &Value) {
+    fn resource_read(&self, id: Value, params: &Value, era: Era) {
         let Some(uri) = params
             .get("uri")
             .and_then(Value::as_str)
@@ -217,9 +272,9 @@ impl Dispatcher {
         let scout = Arc::clone(&self.scout);
         self.submit(id, CancelToken::new(), move || {
             match resources::read(&scout, &uri) {
-                Ok(text) => {
-                    Ok(json!({"contents": [{"uri": uri, "mimeType": "text/plain", "text": text}]}))
-                }
+                Ok(text) => Ok(era.finish(
+                    json!({"contents": [{"uri": uri, "mimeType": "text/plain", "text": text}]}),
+                )),
                 Err(ResourceError::NotFound(m)) => Err((jsonrpc::RESOURCE_NOT_FOUND, m)),
                 Err(ResourceError::Failed(m)) => Err((jsonrpc::INTERNAL_ERROR, m)),
             }
@@ -282,18 +337,54 @@ fn initialize(params: &Value) -> Value {
         .unwrap_or(&PROTOCOL_VERSIONS[0]);
     json!({
         "protocolVersion": version,
-        "capabilities": {
-            "tools": {"listChanged": false},
-            "resources": {"subscribe": false, "listChanged": false},
-            "logging": {}
-        },
-        "serverInfo": {
-            "name": "scout-mcp",
-            "title": "Scout MCP (SSH)",
-            "version": env!("CARGO_PKG_VERSION")
-        },
+        "capabilities": capabilities(),
+        "serverInfo": server_info(),
         "instructions": INSTRUCTIONS
     })
+}
+
+/// `server/discover`: what `initialize` tells, without a handshake.
+fn discover() -> Value {
+    let info = server_info();
+    let supported: Vec<&str> = STATELESS_VERSIONS
+        .iter()
+        .chain(PROTOCOL_VERSIONS)
+        .copied()
+        .collect();
+    json!({
+        "resultType": "complete",
+        "supportedVersions": supported,
+        "capabilities": capabilities(),
+        "serverInfo": info,
+        "instructions": INSTRUCTIONS,
+        "_meta": {"io.modelcontextprotocol/serverInfo": info}
+    })
+}
+
+fn capabilities() -> Value {
+    json!({
+        "tools": {"listChanged": false},
+        "resources": {"subscribe": false, "listChanged": false},
+        "logging": {}
+    })
+}
+
+fn server_info() -> Value {
+    json!({
+        "name": "scout-mcp",
+        "title": "Scout MCP (SSH)",
+        "version": env!("CARGO_PKG_VERSION")
+    })
+}
+
+/// The list is short and fixed, so it always fits one page; a cursor we
+/// never handed out is an error, as the spec asks.
+fn resource_list(params: &Value) -> Result<Value, (i64, String)> {
+    if let Some(cursor) = params.get("cursor") {
+        let shown = crate::scout::target::shorten(&cursor.to_string());
+        return Err((jsonrpc::INVALID_PARAMS, format!("Invalid cursor: {shown}")));
+    }
+    Ok(json!({"resources": listings(resources::RESOURCES, "uri")}))
 }
 
 fn listings(items: &[resources::Listing], key: &str) -> Vec<Value> {

@@ -9,6 +9,8 @@ pub const INVALID_PARAMS: i64 = -32602;
 pub const INTERNAL_ERROR: i64 = -32603;
 /// Implementation-defined: every worker is busy and the queue is full.
 pub const SERVER_BUSY: i64 = -32000;
+/// MCP 2026-07-28: the request's protocol version is not supported.
+pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
 /// MCP: the resource does not exist.
 pub const RESOURCE_NOT_FOUND: i64 = -32002;
 
@@ -105,6 +107,11 @@ pub fn response(id: &Value, result: Value) -> String {
 
 pub fn error(id: &Value, code: i64, message: &str) -> String {
     json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}).to_string()
+}
+
+pub fn error_with_data(id: &Value, code: i64, message: &str, data: Value) -> String {
+    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message, "data": data}})
+        .to_string()
 }
 
 pub fn notification(method: &str, params: Value) -> String {
