@@ -174,3 +174,47 @@ fn sigterm_with_work_in_flight_exits_zero_within_the_grace_period_and_stops_remo
         "a command outlived the server's shutdown"
     );
 }
+
+#[test]
+fn a_cancelled_transfer_leaves_no_partial_file() {
+    let fleet = Fleet::start(1);
+    let big = fleet.write_file("big/blob.bin", &vec![7u8; 64 << 20]);
+    let local_dir = fleet.mkdir("downloads");
+    let local = local_dir.join("blob.bin");
+    let mut scout = Scout::spawn(&fleet);
+    let mut params = json!({"name": "scout", "arguments": {
+        "target": format!("{}:{}", fleet.alias(0), big.display()),
+        "beam": local.display().to_string()
+    }});
+    params["_meta"] = json!({"progressToken": "dl"});
+    let id = scout.start_request("tools/call", params);
+    // Cancel once the transfer has visibly started.
+    loop {
+        let message = scout
+            .recv(Duration::from_secs(30))
+            .expect("progress before the end");
+        assert_ne!(
+            message["id"],
+            json!(id),
+            "finished before it could be cancelled: {message}"
+        );
+        if message["method"] == json!("notifications/progress") {
+            break;
+        }
+    }
+    scout.send(&json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": id}}));
+    let leftovers = || {
+        std::fs::read_dir(&local_dir)
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), || leftovers() == 0),
+        "files left in the download directory: {:?}",
+        std::fs::read_dir(&local_dir)
+            .map(|d| d.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
+    );
+    let next = scout
+        .call(json!({"target": format!("{}:/", fleet.alias(0)), "query": "echo still-serving"}));
+    assert_eq!(next.text, "still-serving");
+}
