@@ -237,7 +237,7 @@ fn resolve(host: &HostConfig, deadline: Instant) -> Result<Vec<SocketAddr>, SshE
 }
 
 /// Handshakes attempted at most per connect, counting the first.
-const HANDSHAKE_ATTEMPTS: u32 = 4;
+const HANDSHAKE_ATTEMPTS: u32 = 6;
 
 /// Runs the SSH handshake on `stream`. When the server drops the
 /// connection before the handshake completes (sshd past `MaxStartups`
@@ -274,7 +274,7 @@ fn handshake_with_retries(
     }
 }
 
-/// 50, 100, 200 ms … plus up to half as much again of jitter, so that
+/// 50, 100, 200, 400, 800 ms, plus up to half as much again of jitter, so that
 /// connects refused together do not come back together.
 fn backoff(attempt: u32) -> Duration {
     let base = 50u64 << (attempt - 1).min(6);
