@@ -234,7 +234,13 @@ impl<M: Manager> Pool<M> {
         let timed_out = slot.ready.wait_until(&mut state, deadline).timed_out();
         state.waiters -= 1;
         if state.idle.is_empty() {
-            if state.failures != failures_before {
+            // Share a failed connect's error only when the host has no
+            // established connection: then it is down, and trying again at
+            // once would only hammer it. A host with connections up (busy
+            // ones) merely refused one more, e.g. sshd dropping a connect
+            // past MaxStartups: wait for one of them, or connect anew.
+            let established = state.live - state.connecting;
+            if state.failures != failures_before && established == 0 {
                 if let Some(e) = state.last_error.clone() {
                     return Err(PoolError::Connect(e));
                 }

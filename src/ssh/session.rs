@@ -135,10 +135,7 @@ pub fn connect(
     let tcp_deadline = deadline.min(Instant::now() + budget);
     let stream = open_tcp(host, tcp_deadline)?;
     let ssh_deadline = deadline.min(Instant::now() + budget);
-    let socket = stream
-        .try_clone()
-        .map_err(|e| SshError::new(ErrorKind::Disconnected, format!("{}: {e}", host.alias)))?;
-    let session = handshake(stream, &peer, ssh_deadline)?;
+    let (session, socket) = handshake_with_retries(host, &peer, stream, ssh_deadline)?;
     opts.host_keys.verify(&session, &peer)?;
     session.set_timeout(millis_until(ssh_deadline));
     authenticate(&session, host, opts)?;
@@ -239,9 +236,68 @@ fn resolve(host: &HostConfig, deadline: Instant) -> Result<Vec<SocketAddr>, SshE
     }
 }
 
-fn handshake(stream: TcpStream, peer: &Peer, deadline: Instant) -> Result<Session, SshError> {
+/// Handshakes attempted at most per connect, counting the first.
+const HANDSHAKE_ATTEMPTS: u32 = 6;
+
+/// Runs the SSH handshake on `stream`. When the server drops the
+/// connection before the handshake completes (sshd past `MaxStartups`
+/// closes new connections at once), waits a little and tries again on a
+/// new TCP connection, a few times and never past `deadline`. Nothing has
+/// been authenticated yet, so a retry cannot look like a login failure
+/// to the server (OpenSSH penalises those); timeouts, refusals and
+/// key-exchange failures are not retried.
+fn handshake_with_retries(
+    host: &HostConfig,
+    peer: &Peer,
+    mut stream: TcpStream,
+    deadline: Instant,
+) -> Result<(Session, TcpStream), SshError> {
+    let mut attempt = 1;
+    loop {
+        let socket = stream
+            .try_clone()
+            .map_err(|e| SshError::new(ErrorKind::Disconnected, format!("{}: {e}", host.alias)))?;
+        let err = match handshake(stream, peer, deadline) {
+            Ok(session) => return Ok((session, socket)),
+            Err(HandshakeError { error, dropped }) if dropped => error,
+            Err(HandshakeError { error, .. }) => return Err(error),
+        };
+        drop(socket);
+        let pause = backoff(attempt);
+        if attempt >= HANDSHAKE_ATTEMPTS || Instant::now() + pause >= deadline {
+            return Err(err);
+        }
+        log::debug!("{err}; retrying in {pause:?} (attempt {attempt} of {HANDSHAKE_ATTEMPTS})");
+        std::thread::sleep(pause);
+        attempt += 1;
+        stream = open_tcp(host, deadline)?;
+    }
+}
+
+/// 50, 100, 200, 400, 800 ms, plus up to half as much again of jitter, so that
+/// connects refused together do not come back together.
+fn backoff(attempt: u32) -> Duration {
+    let base = 50u64 << (attempt - 1).min(6);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let jitter = u64::from(nanos.wrapping_mul(0x9e37_79b9)) % (base / 2 + 1);
+    Duration::from_millis(base + jitter)
+}
+
+struct HandshakeError {
+    error: SshError,
+    /// The server closed or reset the connection before the handshake
+    /// completed: worth another try.
+    dropped: bool,
+}
+
+fn handshake(stream: TcpStream, peer: &Peer, deadline: Instant) -> Result<Session, HandshakeError> {
     let who = format!("{} ({}:{})", peer.alias, peer.hostname, peer.port);
-    let mut session = Session::new().map_err(|e| from_ssh2(&who, &e))?;
+    let mut session = Session::new().map_err(|e| HandshakeError {
+        error: from_ssh2(&who, &e),
+        dropped: false,
+    })?;
     session.set_tcp_stream(stream);
     session.set_timeout(millis_until(deadline));
     session.handshake().map_err(|e| {
@@ -252,9 +308,39 @@ fn handshake(stream: TcpStream, peer: &Peer, deadline: Instant) -> Result<Sessio
                  complete the SSH handshake in time"
             );
         }
-        err
+        let dropped = dropped_before_handshake(&e);
+        if dropped {
+            err.message = format!(
+                "{who}: SSH handshake failed: the server closed the connection before the \
+                 handshake completed ({}); it may be overloaded (sshd MaxStartups) or not an \
+                 SSH server",
+                e.message()
+            );
+        }
+        HandshakeError {
+            dropped,
+            error: err,
+        }
     })?;
     Ok(session)
+}
+
+/// Whether a handshake failed because the connection was closed or reset
+/// under it (libssh2 banner and socket errors), not because of a timeout
+/// or a disagreement about algorithms.
+fn dropped_before_handshake(e: &ssh2::Error) -> bool {
+    const SOCKET_NONE: i32 = -1;
+    const BANNER_RECV: i32 = -2;
+    const BANNER_SEND: i32 = -3;
+    const SOCKET_SEND: i32 = -7;
+    const SOCKET_DISCONNECT: i32 = -13;
+    const SOCKET_RECV: i32 = -43;
+    matches!(
+        e.code(),
+        ssh2::ErrorCode::Session(
+            SOCKET_NONE | BANNER_RECV | BANNER_SEND | SOCKET_SEND | SOCKET_DISCONNECT | SOCKET_RECV
+        )
+    )
 }
 
 /// Tries ssh-agent, then the configured IdentityFiles (or the default

@@ -21,9 +21,17 @@ pub struct FleetBuilder {
     hosts: usize,
     aliases_per_host: usize,
     sshd_options: Vec<(String, String)>,
+    host_key_type: String,
 }
 
 impl FleetBuilder {
+    /// The `ssh-keygen -t` type of the daemons' host key (default "ed25519"); "rsa" for a
+    /// server limited to ssh-rsa host key signatures.
+    pub fn host_key_type(mut self, key_type: &str) -> Self {
+        self.host_key_type = key_type.to_string();
+        self
+    }
+
     /// How many hosts, each with its own address (default 1).
     pub fn hosts(mut self, hosts: usize) -> Self {
         self.hosts = hosts;
@@ -63,8 +71,16 @@ impl FleetBuilder {
 
         // The temp dir must be readable by the remote user, who is not root: sshd reads
         // authorized_keys as that user, and remote commands read the data dir.
-        generate_key(&path("host_key"), "scout-mcp test fleet host key");
-        generate_key(&path("client_key"), "scout-mcp test fleet client key");
+        generate_key(
+            &path("host_key"),
+            &self.host_key_type,
+            "scout-mcp test fleet host key",
+        );
+        generate_key(
+            &path("client_key"),
+            "ed25519",
+            "scout-mcp test fleet client key",
+        );
         let client_public =
             fs::read_to_string(path("client_key.pub")).expect("read client_key.pub");
         write_file_mode(&path("authorized_keys"), client_public.as_bytes(), 0o644);
@@ -128,6 +144,7 @@ impl Fleet {
             hosts: 1,
             aliases_per_host: 1,
             sshd_options: Vec::new(),
+            host_key_type: "ed25519".to_string(),
         }
     }
 
@@ -464,9 +481,9 @@ fn prepare_machine() {
     }
 }
 
-fn generate_key(path: &Path, comment: &str) {
+fn generate_key(path: &Path, key_type: &str, comment: &str) {
     let out = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"])
+        .args(["-q", "-t", key_type, "-N", "", "-C", comment, "-f"])
         .arg(path)
         .output()
         .expect("run ssh-keygen (from openssh-client) to make a test key");

@@ -5,6 +5,8 @@
 //! - [`Fleet`] starts `sshd` daemons that serve any number of logical hosts, each on its own
 //!   127.x.y.z address, and writes the ssh config, known_hosts and keys a client needs.
 //! - [`Scout`] runs the scout-mcp binary under test and speaks newline-delimited JSON-RPC to it.
+//! - [`Proxy`] sits in front of a fleet host and injects network faults (latency, stall,
+//!   FIN, RST, refused connects).
 //! - [`SilentListener`] and [`closed_port`] stand in for hosts that fail below SSH.
 //!
 //! Every process started here is stopped by its PID when its owner is dropped, even when a
@@ -16,6 +18,7 @@ mod faults;
 mod fleet;
 mod net;
 mod process;
+mod proxy;
 mod scout;
 mod sshd;
 mod temp;
@@ -31,6 +34,8 @@ pub use faults::{closed_port, SilentListener};
 pub use fleet::{Fleet, FleetBuilder};
 #[allow(unused_imports)]
 pub use process::{is_alive, run_bounded};
+#[allow(unused_imports)]
+pub use proxy::{ProxiedFleet, Proxy};
 #[allow(unused_imports)]
 pub use scout::{Scout, ToolResult, PROTOCOL_VERSION};
 #[allow(unused_imports)]
