@@ -170,8 +170,6 @@ fn a_reset_mid_command_fails_naming_the_host_and_the_pool_recovers() {
 }
 
 #[test]
-#[ignore = "exposes a bug outside this test's files: src/scout/command.rs marks a command \
-            that failed with Disconnected as retry_safe, so a reset after exec re-runs it"]
 fn a_command_reset_on_a_reused_session_is_not_run_twice() {
     let fleet = Fleet::start(1);
     let proxy = fleet.proxy(0);
@@ -318,10 +316,6 @@ fn assert_all_answered(answers: &[(Value, ToolResult)]) {
 }
 
 #[test]
-#[ignore = "exposes a race that needs a fix in src/ssh/exec.rs: sshd frees a closed exec \
-            channel's session slot only after it has handled the next CHANNEL_OPEN queued \
-            behind the CLOSE, so with the SFTP channel open a new exec is refused \
-            (\"no more sessions\", libssh2 -21); exec must retry the open briefly"]
 fn max_sessions_two_serves_fifty_concurrent_requests() {
     // One SFTP channel kept open per session plus one exec channel at a time: two channels.
     // The log at VERBOSE shows sshd's "no more sessions" when a channel open is refused.

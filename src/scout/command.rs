@@ -29,11 +29,10 @@ impl Scout {
         let outcome = self.with_session(host, |sess| {
             let deadline = Instant::now() + timeout;
             let outcome = exec::run_controlled(sess, &reporting, max_output, deadline, control)
-                .map_err(|e| OpError {
-                    // A channel that never opened ran nothing: safe to retry.
-                    retry_safe: e.kind == crate::ssh::ErrorKind::Channel
-                        || e.kind == crate::ssh::ErrorKind::Disconnected,
-                    error: e,
+                .map_err(|f| OpError {
+                    // Only a command that never started may run again.
+                    retry_safe: !f.may_have_run,
+                    error: f.error,
                 })?;
             if outcome.timed_out || outcome.cancelled {
                 // The channel was abandoned mid-stream: the session is in

@@ -111,6 +111,7 @@ pub fn run(
     deadline: Instant,
 ) -> Result<ExecOutcome, SshError> {
     run_controlled(sess, command, max_output, deadline, &ExecControl::default())
+        .map_err(|f| f.error)
 }
 
 /// [`run`] with cancellation and output callbacks. When `command` was
@@ -122,19 +123,22 @@ pub fn run_controlled(
     max_output: usize,
     deadline: Instant,
     control: &ExecControl,
-) -> Result<ExecOutcome, SshError> {
+) -> Result<ExecOutcome, ExecFailure> {
     let started = Instant::now();
     let ctx = format!("{}: command", sess.label());
     sess.set_call_timeout(Some(deadline));
     let session = sess.session();
-    let mut channel = session.channel_session().map_err(|e| {
-        let mut err = from_ssh2(&format!("{}: cannot open a channel", sess.label()), &e);
-        if err.kind == ErrorKind::Remote {
-            err.kind = ErrorKind::Channel;
+    let mut channel = open_channel(sess, deadline).map_err(ExecFailure::before_start)?;
+    channel.exec(command).map_err(|e| {
+        let err = from_ssh2(&ctx, &e);
+        // A refused exec ran nothing; a connection lost while waiting for
+        // the answer may or may not have started the command.
+        if err.kind == ErrorKind::Channel || err.kind == ErrorKind::Remote {
+            ExecFailure::before_start(err)
+        } else {
+            ExecFailure::after_start(err)
         }
-        err
     })?;
-    channel.exec(command).map_err(|e| from_ssh2(&ctx, &e))?;
     let mut out = ExecOutcome {
         stdout: Capture::new(max_output),
         stderr: Capture::new(max_output),
@@ -161,9 +165,61 @@ pub fn run_controlled(
         drop(channel);
     }
     session.set_blocking(true);
-    pumped?;
+    pumped.map_err(ExecFailure::after_start)?;
     out.duration = started.elapsed();
     Ok(out)
+}
+
+/// Why a command failed, and whether it may have run on the remote side
+/// (then repeating it is not safe).
+#[derive(Debug)]
+pub struct ExecFailure {
+    pub error: SshError,
+    pub may_have_run: bool,
+}
+
+impl ExecFailure {
+    fn before_start(error: SshError) -> Self {
+        ExecFailure {
+            error,
+            may_have_run: false,
+        }
+    }
+
+    fn after_start(error: SshError) -> Self {
+        ExecFailure {
+            error,
+            may_have_run: true,
+        }
+    }
+}
+
+/// Opens an exec channel. sshd frees a closed channel's slot a moment
+/// after it answers the close, so with `MaxSessions` reached by our own
+/// previous channel (plus the SFTP one) an open can be refused briefly:
+/// retry a few times before giving up.
+fn open_channel(sess: &SshSession, deadline: Instant) -> Result<ssh2::Channel, SshError> {
+    let mut pause = Duration::from_millis(10);
+    loop {
+        let err = match sess.session().channel_session() {
+            Ok(channel) => return Ok(channel),
+            Err(e) => from_ssh2(&format!("{}: cannot open a channel", sess.label()), &e),
+        };
+        let refused = err.kind == ErrorKind::Channel || err.kind == ErrorKind::Remote;
+        if !refused || pause > Duration::from_millis(160) || Instant::now() + pause >= deadline {
+            let mut err = err;
+            if err.kind == ErrorKind::Remote {
+                err.kind = ErrorKind::Channel;
+            }
+            return Err(err);
+        }
+        log::debug!(
+            "{}: channel open refused, retrying in {pause:?}",
+            sess.label()
+        );
+        std::thread::sleep(pause);
+        pause *= 2;
+    }
 }
 
 /// Where the PID line stands: still being read, or done with.
