@@ -6,6 +6,10 @@ use crate::ssh::exec::{self, ExecControl, ExecOutcome};
 use serde_json::json;
 use std::time::Instant;
 
+/// Longest command line accepted: far beyond any hand-written command,
+/// well below what a remote shell or sshd would choke on.
+const MAX_QUERY: usize = 128 * 1024;
+
 impl Scout {
     /// Runs an already shell-safe `command` on `host` (no `cd`) under the
     /// command timeout and output cap: for resources and other callers
@@ -80,6 +84,12 @@ impl Scout {
     ) -> ToolOutput {
         if query.trim().is_empty() {
             return ToolOutput::error(format!("{host}:{path}: 'query' is empty"));
+        }
+        if query.len() > MAX_QUERY {
+            return ToolOutput::error(format!(
+                "{host}:{path}: 'query' is {} bytes long; the limit is {MAX_QUERY}",
+                query.len()
+            ));
         }
         if query.contains('\0') {
             return ToolOutput::error(format!("{host}:{path}: 'query' contains a NUL byte"));

@@ -20,6 +20,9 @@ impl fmt::Display for TargetError {
     }
 }
 
+/// PATH_MAX on Linux: no remote path can be longer.
+pub const MAX_PATH: usize = 4096;
+
 pub fn parse(target: &str) -> Result<Target, TargetError> {
     let target = target.trim();
     if target.eq_ignore_ascii_case("hosts") {
@@ -42,6 +45,13 @@ pub fn parse(target: &str) -> Result<Target, TargetError> {
         return Err(TargetError(format!(
             "Invalid target '{}': path cannot be empty",
             shorten(target)
+        )));
+    }
+    if path.len() > MAX_PATH {
+        return Err(TargetError(format!(
+            "Invalid target on host '{}': the path is {} bytes long; the limit is {MAX_PATH}",
+            shorten(host),
+            path.len()
         )));
     }
     if path.contains('\0') {
@@ -106,6 +116,7 @@ mod tests {
             ("web1:  ", "path cannot be empty"),
             ("web1:/a\0b", "NUL byte"),
             ("we b1:/etc", "whitespace"),
+            (&format!("h:/{}", "a".repeat(5000)), "the limit is 4096"),
         ] {
             let err = parse(input).expect_err(input);
             assert!(err.0.contains(expect), "{input:?}: {}", err.0);

@@ -94,12 +94,30 @@ pub fn stat_root(
     path: &str,
     deadline: Instant,
 ) -> Result<FileStat, OpError> {
-    sftp::stat(sess, &sftp_path(path), deadline).map_err(|mut e| {
-        if e.message.ends_with("no such file or directory") || e.message.ends_with("no such path") {
-            e.message = format!("Path not found: {host}:{path}");
-        }
-        OpError::from(e)
-    })
+    let remote = sftp_path(path);
+    let stat_error = match sftp::stat(sess, &remote, deadline) {
+        Ok(stat) => return Ok(stat),
+        Err(e) => e,
+    };
+    let mut e = stat_error;
+    if e.message.ends_with("no such file or directory") || e.message.ends_with("no such path") {
+        e.message = format!("Path not found: {host}:{path}");
+    } else if e.kind == crate::ssh::ErrorKind::Remote && is_link(sess, &remote, deadline) {
+        // SFTP v3 has no "too many links" status: ELOOP arrives as a
+        // generic failure. A link that cannot be followed is the likely cause.
+        e.message =
+            format!("{host}:{path}: a symbolic link that cannot be followed (a symlink loop?)");
+    }
+    Err(OpError::from(e))
+}
+
+fn is_link(sess: &mut SshSession, path: &str, deadline: Instant) -> bool {
+    sess.set_call_timeout(Some(deadline));
+    let Ok(sftp) = sess.sftp() else {
+        return false;
+    };
+    sftp.lstat(std::path::Path::new(path))
+        .is_ok_and(|s| sftp::is_symlink(&s))
 }
 
 /// Walks the tree under the directory `root`.
