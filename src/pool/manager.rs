@@ -24,6 +24,13 @@ pub trait Manager: Send + Sync + 'static {
     /// connection is still usable.
     fn is_alive(&self, conn: &mut Self::Conn) -> bool;
 
+    /// Keeps an idle connection alive (and finds out whether it still
+    /// is), with network I/O; called by the reaper with no lock held.
+    /// Returns false when the connection should be dropped.
+    fn keepalive(&self, _conn: &mut Self::Conn) -> bool {
+        true
+    }
+
     /// Closes a connection. Runs on the pool's closer thread because a
     /// polite disconnect may block for a while.
     fn close(&self, conn: Self::Conn);

@@ -43,6 +43,13 @@ use std::time::{Duration, Instant};
 
 const SHARDS: usize = 16;
 
+/// Takes the idle connections whose keepalive is due.
+fn take_due<C>(idle: &mut Vec<Idle<C>>, every: Duration) -> Vec<Idle<C>> {
+    let (due, keep): (Vec<_>, Vec<_>) = idle.drain(..).partition(|i| i.checked.elapsed() >= every);
+    *idle = keep;
+    due
+}
+
 /// Limits and timeouts of a pool.
 #[derive(Debug, Clone)]
 pub struct PoolConfig {
@@ -50,6 +57,9 @@ pub struct PoolConfig {
     pub max_per_host: usize,
     pub max_handshakes_per_host: usize,
     pub idle_timeout: Duration,
+    /// An idle connection gets a keepalive this long after its last use
+    /// or check.
+    pub keepalive_every: Duration,
 }
 
 /// Why a check-out failed.
@@ -78,6 +88,7 @@ impl<E: fmt::Display> fmt::Display for PoolError<E> {
 }
 
 type SlotOf<M> = Slot<<M as Manager>::Conn, <M as Manager>::Error>;
+type DueList<M> = Vec<(Arc<SlotOf<M>>, Idle<<M as Manager>::Conn>)>;
 type Shard<M> = Mutex<LruCache<<M as Manager>::Key, Arc<SlotOf<M>>>>;
 
 struct Inner<M: Manager> {
@@ -450,9 +461,11 @@ impl<M: Manager> Pool<M> {
             return;
         }
         slot.touch(self.now_ms());
+        let now = Instant::now();
         slot.state.lock().idle.push(Idle {
             conn,
-            since: Instant::now(),
+            since: now,
+            checked: now,
         });
         slot.ready.notify_one();
         self.wake_capacity_waiters();
@@ -463,6 +476,7 @@ impl<M: Manager> Pool<M> {
     pub fn reap_idle(&self) {
         let timeout = self.inner.config.idle_timeout;
         let mut expired = Vec::new();
+        let mut due = Vec::new();
         for shard in self.inner.shards.iter() {
             let mut map = shard.lock();
             let mut empty = Vec::new();
@@ -477,6 +491,11 @@ impl<M: Manager> Pool<M> {
                     .unwrap_or(before);
                 expired.extend(state.idle.drain(..keep_from).map(|i| i.conn));
                 state.live -= keep_from;
+                due.extend(
+                    take_due(&mut state.idle, self.inner.config.keepalive_every)
+                        .into_iter()
+                        .map(|i| (Arc::clone(slot), i)),
+                );
                 let unused = state.live == 0 && state.waiters == 0;
                 if unused && Arc::strong_count(slot) == 1 {
                     empty.push(key.clone());
@@ -487,6 +506,28 @@ impl<M: Manager> Pool<M> {
             }
         }
         self.retire(expired, |m, n| m.reaped(n));
+        self.keep_alive(due);
+    }
+
+    /// Sends keepalives on connections taken off the idle lists, with no
+    /// lock held, and puts back those that are still fine. While out, a
+    /// connection still counts as live, so no bound can be exceeded.
+    fn keep_alive(&self, due: DueList<M>) {
+        for (slot, mut idle) in due {
+            if self.inner.manager.keepalive(&mut idle.conn) {
+                idle.checked = Instant::now();
+                let mut state = slot.state.lock();
+                // Oldest first: keep the stack ordered by last use.
+                let at = state.idle.partition_point(|i| i.since <= idle.since);
+                state.idle.insert(at, idle);
+                drop(state);
+                slot.ready.notify_one();
+                self.wake_capacity_waiters();
+            } else {
+                self.inner.metrics.discarded();
+                self.forget(&slot, idle.conn);
+            }
+        }
     }
 
     fn retire(&self, conns: Vec<M::Conn>, count: impl Fn(&Metrics, usize)) {

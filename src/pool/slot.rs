@@ -10,7 +10,10 @@ use std::time::Instant;
 
 pub(crate) struct Idle<C> {
     pub conn: C,
+    /// When it was last used; the idle timeout counts from here.
     pub since: Instant,
+    /// When it was last idle-checked (keepalive); `since` at first.
+    pub checked: Instant,
 }
 
 pub(crate) struct SlotState<C, E> {

@@ -40,6 +40,10 @@ impl Manager for SshManager {
         conn.is_alive()
     }
 
+    fn keepalive(&self, conn: &mut SshSession) -> bool {
+        conn.keepalive()
+    }
+
     fn close(&self, conn: SshSession) {
         conn.disconnect();
     }

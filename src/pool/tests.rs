@@ -17,6 +17,8 @@ struct Fake {
     connect_delay: Duration,
     fail_hosts: Mutex<HashSet<String>>,
     dead: AtomicBool,
+    keepalives: AtomicUsize,
+    keepalive_fails: AtomicBool,
 }
 
 struct FakeConn {
@@ -43,6 +45,11 @@ impl Manager for Arc<Fake> {
         !self.dead.swap(false, Ordering::SeqCst)
     }
 
+    fn keepalive(&self, _conn: &mut FakeConn) -> bool {
+        self.keepalives.fetch_add(1, Ordering::SeqCst);
+        !self.keepalive_fails.load(Ordering::SeqCst)
+    }
+
     fn close(&self, _conn: FakeConn) {
         self.open.fetch_sub(1, Ordering::SeqCst);
         self.closes.fetch_add(1, Ordering::SeqCst);
@@ -55,6 +62,7 @@ fn config(max_size: usize, per_host: usize) -> PoolConfig {
         max_per_host: per_host,
         max_handshakes_per_host: 2,
         idle_timeout: Duration::from_secs(60),
+        keepalive_every: Duration::from_secs(60),
     }
 }
 
@@ -315,4 +323,25 @@ fn a_cold_host_gets_at_most_two_handshakes_at_once_and_its_per_host_limit() {
     }
     assert_eq!(fake.peak.load(Ordering::SeqCst), 2, "handshakes in flight");
     assert!(pool.live() <= 4, "per-host limit: {}", pool.live());
+}
+
+#[test]
+fn idle_connections_get_keepalives_and_dead_ones_are_dropped() {
+    let mut cfg = config(10, 4);
+    cfg.keepalive_every = Duration::from_millis(10);
+    let (pool, _t, fake) = pool_with(Fake::default(), cfg);
+    drop(pool.get(&"a".to_string(), soon()).unwrap());
+    std::thread::sleep(Duration::from_millis(20));
+    pool.reap_idle();
+    assert_eq!(fake.keepalives.load(Ordering::SeqCst), 1);
+    assert!(
+        pool.get(&"a".to_string(), soon()).unwrap().was_reused(),
+        "kept after a good keepalive"
+    );
+    std::thread::sleep(Duration::from_millis(20));
+    fake.keepalive_fails.store(true, Ordering::SeqCst);
+    pool.reap_idle();
+    wait_for("the dead connection to be closed", || {
+        fake.closes.load(Ordering::SeqCst) == 1 && pool.live() == 0
+    });
 }

@@ -91,6 +91,16 @@ impl SshSession {
         }
     }
 
+    /// Sends an SSH keepalive (a global request the server ignores), so
+    /// that idle connections are not dropped by firewalls or sshd's
+    /// ClientAliveInterval; false when the connection is gone.
+    pub fn keepalive(&mut self) -> bool {
+        self.session.set_timeout(1000);
+        let sent = self.is_alive() && self.session.keepalive_send().is_ok();
+        self.set_call_timeout(None);
+        sent
+    }
+
     /// Marks the session as unfit for reuse (e.g. a command was cut off
     /// mid-stream); the pool closes it instead of keeping it.
     pub fn poison(&mut self) {
@@ -139,6 +149,8 @@ pub fn connect(
     opts.host_keys.verify(&session, &peer)?;
     session.set_timeout(millis_until(ssh_deadline));
     authenticate(&session, host, opts)?;
+    // keepalive_send() sends only once this interval has passed.
+    session.set_keepalive(false, 1);
     Ok(SshSession {
         sftp: None,
         session,
