@@ -1,4 +1,5 @@
-//! The `target` parser (`hosts` or `host:/path`).
+//! The `target` parser (`hosts` or `host:/path`). Named scout_target: a directory called
+//! `target` would be ignored by the repository's `target/` rule, seeds and all.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
