@@ -2,7 +2,7 @@
 
 CARGO ?= cargo
 
-.PHONY: build test test-deps lint demo clean
+.PHONY: build test test-deps lint demo fuzz clean
 
 build:
 	$(CARGO) build --release
@@ -28,6 +28,24 @@ lint:
 demo: test-deps
 	$(CARGO) build --release
 	$(CARGO) run --release --example demo
+
+# Fuzzing (fuzz/, its own workspace; never part of `make test`). cargo-fuzz wants nightly -Z
+# flags; RUSTC_BOOTSTRAP=1 lets the stable toolchain accept them. Each target runs for
+# FUZZ_SECONDS from its committed seeds (fuzz/corpus/<target>/seed-*); what libFuzzer adds to
+# the corpus and any crash (fuzz/artifacts/) stay untracked.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= jsonrpc scout_target ssh_config known_hosts restrict resource_uri
+FUZZ_ENV = RUSTC_BOOTSTRAP=1
+
+fuzz:
+	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz
+	cd fuzz && $(FUZZ_ENV) $(CARGO) fuzz build
+	cd fuzz && failed=; for t in $(FUZZ_TARGETS); do \
+		echo "=== fuzz target $$t: $(FUZZ_SECONDS) s ==="; \
+		$(FUZZ_ENV) $(CARGO) fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			|| failed="$$failed $$t"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: crashes in:$$failed (see fuzz/artifacts/)"; exit 1; fi
 
 clean:
 	$(CARGO) clean

@@ -97,6 +97,13 @@ fn resolve_host(scout: &Scout, scheme: &str) -> Result<String, ResourceError> {
     }
 }
 
+/// [`super::parse_uri`] for `{host}://{rest}`: the view and, for a command view, its script.
+pub(super) fn parse_uri(host: &str, rest: &str) -> Result<String, String> {
+    let view = parse_view(host, rest)?;
+    let plan = plan(host, &view);
+    Ok(format!("{view:?} {}", plan.script))
+}
+
 /// Maps what follows `{host}://` to a view; errors are user-facing texts.
 fn parse_view(host: &str, rest: &str) -> Result<View, String> {
     if rest.is_empty() || rest.starts_with('/') || rest.starts_with('~') {

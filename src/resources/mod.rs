@@ -129,6 +129,20 @@ pub fn read(scout: &Scout, uri: &str) -> Result<String, ResourceError> {
     )))
 }
 
+/// The URI grammar alone, with no inventory lookup and no SSH: `scout://` URIs split into
+/// host and path, `{host}://` URIs into a view and its remote script. Describes the result
+/// in text. For the fuzz target (fuzz/fuzz_targets/resource_uri.rs); `read` uses the same
+/// functions.
+#[doc(hidden)]
+pub fn parse_uri(uri: &str) -> Result<String, String> {
+    if let Some(rest) = uri.strip_prefix("scout://") {
+        let (host, path) = split_host_path(rest)?;
+        return Ok(format!("{host} {path}"));
+    }
+    let (scheme, rest) = uri.split_once("://").ok_or("no scheme")?;
+    host::parse_uri(scheme, rest)
+}
+
 /// A file's text or a directory listing; a missing path is NotFound, any
 /// other failure (permissions, connection) is Failed.
 fn read_path(scout: &Scout, host: &str, path: &str) -> Result<String, ResourceError> {

@@ -9,7 +9,7 @@ mod find;
 pub mod format;
 mod hosts;
 pub mod read;
-mod restrict;
+pub mod restrict;
 pub mod target;
 mod tree;
 mod walk;

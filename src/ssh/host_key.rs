@@ -6,8 +6,8 @@
 //! does not make every host unknown, and we honour `@revoked` ourselves.
 
 use super::error::{ErrorKind, SshError};
-use ssh2::{CheckResult, HashType, KnownHostFileKind, Session};
-use std::path::PathBuf;
+use ssh2::{CheckResult, HashType, KnownHostFileKind, KnownHosts, Session};
+use std::path::{Path, PathBuf};
 
 /// How host keys are checked.
 #[derive(Debug, Clone)]
@@ -78,19 +78,7 @@ impl HostKeyPolicy {
         let mut known = session.known_hosts().map_err(|e| {
             SshError::new(ErrorKind::Config, format!("known_hosts: {}", e.message()))
         })?;
-        for line in text.lines() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') || line.starts_with('@') {
-                continue;
-            }
-            if let Err(e) = known.read_str(line, KnownHostFileKind::OpenSSH) {
-                log::debug!(
-                    "{}: skipping a known_hosts line: {}",
-                    file.display(),
-                    e.message()
-                );
-            }
-        }
+        load_known_hosts(&mut known, &text, file);
         match known.check_port(peer.hostname, peer.port, key) {
             CheckResult::Match => Ok(()),
             CheckResult::Mismatch => Err(SshError::new(
@@ -135,6 +123,28 @@ impl HostKeyPolicy {
     }
 }
 
+/// Feeds `text` (a known_hosts file read from `file`) to libssh2 line by line, skipping
+/// blank lines, comments and `@` marker lines (see [`is_revoked`]); a line libssh2 cannot
+/// parse is logged and skipped. Returns how many lines libssh2 accepted.
+pub fn load_known_hosts(known: &mut KnownHosts, text: &str, file: &Path) -> usize {
+    let mut accepted = 0;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with('@') {
+            continue;
+        }
+        match known.read_str(line, KnownHostFileKind::OpenSSH) {
+            Ok(()) => accepted += 1,
+            Err(e) => log::debug!(
+                "{}: skipping a known_hosts line: {}",
+                file.display(),
+                e.message()
+            ),
+        }
+    }
+    accepted
+}
+
 /// `SHA256:<base64>` as printed by `ssh-keygen -l`.
 pub fn fingerprint(session: &Session) -> String {
     match session.host_key_hash(HashType::Sha256) {
@@ -157,7 +167,7 @@ fn key_type_name(t: ssh2::HostKeyType) -> &'static str {
 }
 
 /// Whether a `@revoked` line lists exactly this key.
-fn is_revoked(text: &str, key: &[u8]) -> bool {
+pub fn is_revoked(text: &str, key: &[u8]) -> bool {
     let encoded = base64_padded(key);
     text.lines()
         .map(str::trim)
