@@ -1,6 +1,7 @@
 //! Entry point: parse the command line, read the configuration, serve.
 
 use scout_mcp::config::{Settings, VARIABLES};
+use scout_mcp::mcp::log_bridge::BridgeLogger;
 use std::process::ExitCode;
 
 fn usage() -> String {
@@ -25,10 +26,13 @@ fn init_logging() {
         .filter(|v| !v.trim().is_empty())
         .or_else(|| std::env::var("RUST_LOG").ok())
         .unwrap_or_else(|| "info".to_string());
-    env_logger::Builder::new()
+    let logger = env_logger::Builder::new()
         .parse_filters(&filter)
         .target(env_logger::Target::Stderr)
-        .init();
+        .build();
+    let level = logger.filter();
+    // Fails only if a logger is already set, which nothing here does.
+    let _ = BridgeLogger::install(logger, level);
 }
 
 fn main() -> ExitCode {

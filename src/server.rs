@@ -101,6 +101,7 @@ pub fn serve(settings: Settings) -> Result<(), String> {
     let core = build_core(settings)?;
     let (outbox, _writer) =
         transport::start_writer(std::io::stdout()).map_err(|e| e.to_string())?;
+    crate::mcp::log_bridge::connect(outbox.clone());
     let in_flight = InFlight::default();
     let dispatcher = Dispatcher::new(
         Arc::clone(&core.scout),

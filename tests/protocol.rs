@@ -275,3 +275,53 @@ fn an_initialize_asking_for_the_stateless_revision_gets_the_newest_handshake_one
     let r = scout.request("initialize", json!({"protocolVersion": "2026-07-28", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}));
     assert_eq!(r["result"]["protocolVersion"], json!("2025-11-25"));
 }
+
+#[test]
+fn after_set_level_the_client_gets_log_messages() {
+    let dir = temp_dir("logmsg");
+    let closed = support::closed_port();
+    let config = dir.join("config");
+    std::fs::write(
+        &config,
+        format!(
+            "Host gone\n  HostName {}\n  Port {}\n",
+            closed.ip(),
+            closed.port()
+        ),
+    )
+    .expect("write config");
+    let mut env = no_fleet_env(&dir);
+    env[0].1 = config.display().to_string();
+    let mut scout = Scout::spawn_env(&env);
+    scout.initialize();
+    // Before setLevel nothing is forwarded.
+    let quiet = scout.request(
+        "tools/call",
+        json!({"name": "scout", "arguments": {"target": "gone:/"}}),
+    );
+    assert_eq!(quiet["result"]["isError"], json!(true));
+    assert!(scout.recv(Duration::from_millis(300)).is_none());
+    let set = scout.request("logging/setLevel", json!({"level": "warning"}));
+    assert_eq!(set["result"], json!({}));
+    let id = scout.start_request(
+        "tools/call",
+        json!({"name": "scout", "arguments": {"target": "gone:/"}}),
+    );
+    let mut messages = Vec::new();
+    loop {
+        let m = scout.recv(Duration::from_secs(20)).expect("a message");
+        if m["id"] == json!(id) {
+            break;
+        }
+        messages.push(m);
+    }
+    let warning = messages
+        .iter()
+        .find(|m| m["method"] == json!("notifications/message"))
+        .unwrap_or_else(|| panic!("no log message among {messages:?}"));
+    assert_eq!(warning["params"]["level"], json!("warning"));
+    assert!(warning["params"]["data"]
+        .as_str()
+        .unwrap_or("")
+        .contains("connection refused"));
+}

@@ -419,7 +419,7 @@ fn set_level(params: &Value) -> Result<Value, (i64, String)> {
             return Err((jsonrpc::INVALID_PARAMS, message));
         }
     };
-    log::set_max_level(filter);
+    super::log_bridge::set_client_level(filter);
     Ok(json!({}))
 }
 

@@ -2,5 +2,6 @@
 
 pub mod dispatch;
 pub mod jsonrpc;
+pub mod log_bridge;
 pub mod tools;
 pub mod transport;
