@@ -31,7 +31,7 @@
 
 use super::{absolute_path, percent_decode, read_path, ResourceError};
 use crate::scout::command::shell_quote;
-use crate::scout::format::render_streams;
+use crate::scout::format::{command_text, render_streams};
 use crate::scout::target::shorten;
 use crate::scout::Scout;
 use crate::ssh::exec::ExecOutcome;
@@ -392,32 +392,16 @@ fn render(
     if stdout.lines().any(|l| l.trim_end() == marker) {
         return unavailable.to_string();
     }
-    let mut parts = Vec::new();
-    if !stdout.is_empty() {
-        parts.push(trim_newline(&stdout).to_string());
-    }
-    if !stderr.is_empty() {
-        parts.push(format!("[stderr]\n{}", trim_newline(&stderr)));
-    }
-    match (&out.exit_code, &out.exit_signal) {
-        (Some(code), _) if *code != 0 => parts.push(format!("[exit code: {code}]")),
-        (_, Some(sig)) => parts.push(format!("[killed by signal: {sig}]")),
-        _ => {}
-    }
-    if out.timed_out {
-        parts.push(format!(
-            "[timed out after {timeout_secs}s: output so far is shown above]"
-        ));
-    }
-    if parts.is_empty() {
-        "(no output)".to_string()
-    } else {
-        parts.join("\n")
-    }
-}
-
-fn trim_newline(s: &str) -> &str {
-    s.strip_suffix('\n').unwrap_or(s)
+    let note = out
+        .timed_out
+        .then(|| format!("[timed out after {timeout_secs}s: output so far is shown above]"));
+    command_text(
+        &stdout,
+        &stderr,
+        out.exit_code,
+        out.exit_signal.as_deref(),
+        note,
+    )
 }
 
 #[cfg(test)]

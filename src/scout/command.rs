@@ -120,28 +120,16 @@ impl Scout {
         let duration_ms = out.duration.as_millis() as u64;
         let (stdout, stderr, truncated) =
             format::render_streams(out.stdout, out.stderr, self.settings.max_output_size);
-        let mut parts = Vec::new();
-        if !stdout.is_empty() {
-            parts.push(trim_newline(&stdout).to_string());
-        }
-        if !stderr.is_empty() {
-            parts.push(format!("[stderr]\n{}", trim_newline(&stderr)));
-        }
-        match (&out.exit_code, &out.exit_signal) {
-            (Some(code), _) if *code != 0 => parts.push(format!("[exit code: {code}]")),
-            (_, Some(sig)) => parts.push(format!("[killed by signal: {sig}]")),
-            _ => {}
-        }
-        if out.timed_out {
-            parts.push(format!(
-                "[timed out after {secs}s on {host}: output so far is shown above]"
-            ));
-        }
-        let text = if parts.is_empty() {
-            "(no output)".to_string()
-        } else {
-            parts.join("\n")
-        };
+        let note = out
+            .timed_out
+            .then(|| format!("[timed out after {secs}s on {host}: output so far is shown above]"));
+        let text = format::command_text(
+            &stdout,
+            &stderr,
+            out.exit_code,
+            out.exit_signal.as_deref(),
+            note,
+        );
         ToolOutput {
             text: if out.timed_out {
                 format!("Error: {text}")
@@ -191,12 +179,6 @@ impl<'a> OutputProgress<'a> {
         drop(last);
         self.ctx.report(bytes, None, line);
     }
-}
-
-/// Parts are joined with newlines; one trailing newline per part would
-/// double them.
-fn trim_newline(s: &str) -> &str {
-    s.strip_suffix('\n').unwrap_or(s)
 }
 
 /// `cd` into the target directory. The path is quoted as data; a leading

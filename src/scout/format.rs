@@ -143,6 +143,41 @@ pub fn render_streams(stdout: Capture, stderr: Capture, budget: usize) -> (Strin
     (out, err, cut_out || cut_err)
 }
 
+/// The original's command layout: stdout, then `[stderr]`, then
+/// `[exit code: N]` (or the signal), then `note`; `(no output)` if empty.
+pub fn command_text(
+    stdout: &str,
+    stderr: &str,
+    exit_code: Option<i32>,
+    exit_signal: Option<&str>,
+    note: Option<String>,
+) -> String {
+    let mut parts = Vec::new();
+    if !stdout.is_empty() {
+        parts.push(trim_newline(stdout).to_string());
+    }
+    if !stderr.is_empty() {
+        parts.push(format!("[stderr]\n{}", trim_newline(stderr)));
+    }
+    match (exit_code, exit_signal) {
+        (Some(code), _) if code != 0 => parts.push(format!("[exit code: {code}]")),
+        (_, Some(sig)) => parts.push(format!("[killed by signal: {sig}]")),
+        _ => {}
+    }
+    parts.extend(note);
+    if parts.is_empty() {
+        "(no output)".to_string()
+    } else {
+        parts.join("\n")
+    }
+}
+
+/// Parts are joined with newlines; one trailing newline per part would
+/// double them.
+fn trim_newline(s: &str) -> &str {
+    s.strip_suffix('\n').unwrap_or(s)
+}
+
 /// Caps a whole tool result at `max` bytes, keeping its head and tail.
 pub fn cap_text(text: String, max: usize) -> String {
     if text.len() <= max {
