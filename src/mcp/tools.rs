@@ -51,6 +51,7 @@ pub fn definition() -> Value {
             },
             "additionalProperties": false
         },
+        "outputSchema": output_schema(),
         "annotations": {
             "title": "Scout (SSH files and commands)",
             "readOnlyHint": false,
@@ -84,16 +85,44 @@ pub fn parse_arguments(arguments: Option<&Value>) -> Result<ScoutRequest, String
     Ok(req)
 }
 
-/// The `tools/call` result for an output.
+/// What `structuredContent` holds. The tool has many modes, so every
+/// field is optional: commands fill the command fields, broadcasts
+/// `succeeded`/`total`/`results`, transfers the transfer fields, and the
+/// other modes give their text as `text`.
+fn output_schema() -> Value {
+    let string = json!({"type": "string"});
+    json!({
+        "type": "object",
+        "properties": {
+            "text": {"type": "string", "description": "The result as text, for modes without structured fields"},
+            "host": string, "path": string, "command": string,
+            "stdout": string, "stderr": string,
+            "exit_code": {"type": ["integer", "null"]},
+            "exit_signal": {"type": ["string", "null"]},
+            "timed_out": {"type": "boolean"},
+            "truncated": {"type": "boolean"},
+            "duration_ms": {"type": "integer", "minimum": 0},
+            "succeeded": {"type": "integer", "minimum": 0},
+            "total": {"type": "integer", "minimum": 0},
+            "results": {"type": "array", "items": {"type": "object"}},
+            "direction": string, "source": string, "destination": string,
+            "bytes": {"type": "integer", "minimum": 0},
+            "sha256": string
+        }
+    })
+}
+
+/// The `tools/call` result for an output. With an output schema
+/// declared, every result carries `structuredContent`.
 pub fn result(output: ToolOutput) -> Value {
-    let mut result = json!({
+    let structured = output
+        .structured
+        .unwrap_or_else(|| json!({"text": output.text}));
+    json!({
         "content": [{"type": "text", "text": output.text}],
+        "structuredContent": structured,
         "isError": output.is_error,
-    });
-    if let Some(s) = output.structured {
-        result["structuredContent"] = s;
-    }
-    result
+    })
 }
 
 #[cfg(test)]
@@ -122,6 +151,13 @@ mod tests {
             assert!(err.contains(expect), "{args}: {err}");
         }
         assert!(parse_arguments(None).is_err());
+    }
+
+    #[test]
+    fn every_result_carries_structured_content() {
+        let r = result(ToolOutput::ok("plain"));
+        assert_eq!(r["structuredContent"], json!({"text": "plain"}));
+        assert!(definition()["outputSchema"]["properties"]["exit_code"].is_object());
     }
 
     #[test]
