@@ -58,7 +58,7 @@ impl Scout {
     /// KILL. Runs on a fresh pooled session, since the command's own is
     /// being discarded. Without this sshd would leave the command running
     /// after its channel closed.
-    fn terminate(&self, host: &str, pgid: u32) {
+    pub(super) fn terminate(&self, host: &str, pgid: u32) {
         // `kill -SIG -PGID` without `--`: dash's kill builtin rejects `--`.
         let script = format!(
             "kill -TERM -{pgid} 2>/dev/null || exit 0; \

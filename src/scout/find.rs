@@ -12,7 +12,6 @@ use super::command::shell_quote;
 use super::walk;
 use super::{OpError, Scout, ToolOutput};
 use crate::ssh::exec::{self, ExecOutcome};
-use crate::ssh::ErrorKind;
 use std::time::Instant;
 
 impl Scout {
@@ -31,12 +30,15 @@ impl Scout {
             // localised stderr, and a file target is told from a directory.
             let stat = walk::stat_root(sess, host, path, deadline)?;
             let command = find_command(&root, stat.is_dir(), pattern, depth, limit);
-            let outcome = exec::run(sess, &command, max_output, deadline).map_err(|e| OpError {
-                // As in run_remote: only a failure before the command
-                // started may be repeated on a fresh session.
-                retry_safe: e.kind == ErrorKind::Channel || e.kind == ErrorKind::Disconnected,
-                error: e,
-            })?;
+            let command = exec::with_pid_report(&command);
+            let control = exec::ExecControl::default();
+            let outcome = exec::run_controlled(sess, &command, max_output, deadline, &control)
+                .map_err(|f| OpError {
+                    // As in run_remote: only a command that never started
+                    // may be repeated on a fresh session.
+                    retry_safe: !f.may_have_run,
+                    error: f.error,
+                })?;
             if outcome.timed_out {
                 // find was cut off mid-stream: the channel state is unknown.
                 sess.poison();
@@ -45,6 +47,10 @@ impl Scout {
         });
         match result {
             Ok(outcome) => {
+                if let (true, Some(pgid)) = (outcome.timed_out, outcome.pgid) {
+                    // Like a command: a find cut off by the timeout stops.
+                    self.terminate(host, pgid);
+                }
                 let found = parse(outcome, &root, path, limit);
                 let secs = timeout.as_secs();
                 ToolOutput::ok(render(path, pattern, found, secs))
