@@ -32,33 +32,29 @@ impl Scout {
         let reporting = exec::with_pid_report(command);
         let outcome = self.with_session(host, |sess| {
             let deadline = Instant::now() + timeout;
-            let outcome = exec::run_controlled(sess, &reporting, max_output, deadline, control)
-                .map_err(|f| OpError {
-                    // Only a command that never started may run again.
-                    retry_safe: !f.may_have_run,
-                    error: f.error,
-                })?;
-            if outcome.timed_out || outcome.cancelled {
-                // The channel was abandoned mid-stream: the session is in
-                // doubt and must not serve another request.
-                sess.poison();
-            }
-            Ok(outcome)
+            exec_on(sess, &reporting, max_output, deadline, control)
         })?;
-        if outcome.timed_out || outcome.cancelled {
-            match outcome.pgid {
-                Some(pgid) => self.terminate(host, pgid),
-                None => log::warn!("{host}: command cut off before it reported its process group"),
-            }
-        }
+        self.stop_if_cut_off(host, &outcome);
         Ok(outcome)
+    }
+
+    /// Terminates the remote process group of a command that was cut off
+    /// by its timeout or a cancellation.
+    pub(super) fn stop_if_cut_off(&self, host: &str, outcome: &ExecOutcome) {
+        if !(outcome.timed_out || outcome.cancelled) {
+            return;
+        }
+        match outcome.pgid {
+            Some(pgid) => self.terminate(host, pgid),
+            None => log::warn!("{host}: command cut off before it reported its process group"),
+        }
     }
 
     /// Stops a remote process group: TERM, up to a second's grace, then
     /// KILL. Runs on a fresh pooled session, since the command's own is
     /// being discarded. Without this sshd would leave the command running
     /// after its channel closed.
-    pub(super) fn terminate(&self, host: &str, pgid: u32) {
+    fn terminate(&self, host: &str, pgid: u32) {
         // `kill -SIG -PGID` without `--`: dash's kill builtin rejects `--`.
         let script = format!(
             "kill -TERM -{pgid} 2>/dev/null || exit 0; \
@@ -151,6 +147,30 @@ impl Scout {
             })),
         }
     }
+}
+
+/// Runs a command built with [`exec::with_pid_report`] on `sess`, in the
+/// shape `with_session` wants: only a command that never started may be
+/// retried, and a session whose channel was abandoned is poisoned.
+pub(super) fn exec_on(
+    sess: &mut crate::ssh::SshSession,
+    command: &str,
+    max_output: usize,
+    deadline: Instant,
+    control: &ExecControl,
+) -> Result<ExecOutcome, OpError> {
+    let outcome =
+        exec::run_controlled(sess, command, max_output, deadline, control).map_err(|f| {
+            OpError {
+                retry_safe: !f.may_have_run,
+                error: f.error,
+            }
+        })?;
+    if outcome.timed_out || outcome.cancelled {
+        // Mid-stream: the session is in doubt and must not serve again.
+        sess.poison();
+    }
+    Ok(outcome)
 }
 
 /// Progress of a running command: bytes of output so far, with the last

@@ -8,9 +8,10 @@
 //! one remote `find`; the gap grows with latency. Every argument is
 //! shell-quoted, so the path and the pattern stay data.
 
+use super::command::exec_on;
 use super::command::shell_quote;
 use super::walk;
-use super::{OpError, Scout, ToolOutput};
+use super::{Scout, ToolOutput};
 use crate::ssh::exec::{self, ExecOutcome};
 use std::time::Instant;
 
@@ -32,25 +33,11 @@ impl Scout {
             let command = find_command(&root, stat.is_dir(), pattern, depth, limit);
             let command = exec::with_pid_report(&command);
             let control = exec::ExecControl::default();
-            let outcome = exec::run_controlled(sess, &command, max_output, deadline, &control)
-                .map_err(|f| OpError {
-                    // As in run_remote: only a command that never started
-                    // may be repeated on a fresh session.
-                    retry_safe: !f.may_have_run,
-                    error: f.error,
-                })?;
-            if outcome.timed_out {
-                // find was cut off mid-stream: the channel state is unknown.
-                sess.poison();
-            }
-            Ok(outcome)
+            exec_on(sess, &command, max_output, deadline, &control)
         });
         match result {
             Ok(outcome) => {
-                if let (true, Some(pgid)) = (outcome.timed_out, outcome.pgid) {
-                    // Like a command: a find cut off by the timeout stops.
-                    self.terminate(host, pgid);
-                }
+                self.stop_if_cut_off(host, &outcome);
                 let found = parse(outcome, &root, path, limit);
                 let secs = timeout.as_secs();
                 ToolOutput::ok(render(path, pattern, found, secs))

@@ -283,6 +283,24 @@ fn check_deadline(deadline: Instant, started: Instant, what: &str) -> Result<(),
     Ok(())
 }
 
+/// Reads a remote file chunk by chunk under the transfer's deadline,
+/// re-arming the per-call timeout before each read.
+fn remote_reader<'a>(
+    sess: &'a SshSession,
+    file: &'a mut ssh2::File,
+    deadline: Instant,
+    started: Instant,
+    ctx: &'a str,
+) -> impl FnMut(&mut [u8]) -> Result<usize, TransferError> + 'a {
+    move |buf: &mut [u8]| {
+        check_deadline(deadline, started, ctx).map_err(|e| TransferError::new(Side::Source, e))?;
+        sess.set_call_timeout(Some(deadline));
+        file.read(buf).map_err(|e| {
+            TransferError::new(Side::Source, from_io(&format!("{ctx}: read failed"), &e))
+        })
+    }
+}
+
 /// Reads until `buf` is full or the source ends, so that every write but
 /// the last is a whole chunk (libssh2 pipelines within one write call).
 fn fill(
@@ -636,17 +654,7 @@ pub fn download(
     let tmp_shown = guard.path.display().to_string();
     let done = {
         let s: &SshSession = sess;
-        let mut read = |buf: &mut [u8]| {
-            check_deadline(deadline, started, &src_ctx)
-                .map_err(|e| TransferError::new(Side::Source, e))?;
-            s.set_call_timeout(Some(deadline));
-            remote.read(buf).map_err(|e| {
-                TransferError::new(
-                    Side::Source,
-                    from_io(&format!("{src_ctx}: read failed"), &e),
-                )
-            })
-        };
+        let mut read = remote_reader(s, &mut remote, deadline, started, &src_ctx);
         let mut write = |chunk: &[u8]| {
             local
                 .write_all(chunk)
@@ -735,17 +743,7 @@ pub fn relay(
     let dst_ctx = format!("{}:{}", temp.host, temp.path);
     let result = {
         let (s, d) = ends.both();
-        let mut read = |buf: &mut [u8]| {
-            check_deadline(deadline, started, &src_ctx)
-                .map_err(|e| TransferError::new(Side::Source, e))?;
-            s.set_call_timeout(Some(deadline));
-            remote_src.read(buf).map_err(|e| {
-                TransferError::new(
-                    Side::Source,
-                    from_io(&format!("{src_ctx}: read failed"), &e),
-                )
-            })
-        };
+        let mut read = remote_reader(s, &mut remote_src, deadline, started, &src_ctx);
         let mut write = |chunk: &[u8]| {
             d.set_call_timeout(Some(deadline));
             file.write_all(chunk).map_err(|e| {
