@@ -8,6 +8,7 @@
 
 pub mod cancel;
 pub mod config;
+pub mod histogram;
 pub mod mcp;
 pub mod pool;
 pub mod resources;

@@ -104,6 +104,11 @@ pub(super) fn parse_uri(host: &str, rest: &str) -> Result<String, String> {
     Ok(format!("{view:?} {}", plan.script))
 }
 
+/// Whether `{host}://{rest}` names a command view rather than a path.
+pub(super) fn is_view(host: &str, rest: &str) -> bool {
+    matches!(parse_view(host, rest), Ok(view) if !matches!(view, View::Path(_)))
+}
+
 /// Maps what follows `{host}://` to a view; errors are user-facing texts.
 fn parse_view(host: &str, rest: &str) -> Result<View, String> {
     if rest.is_empty() || rest.starts_with('/') || rest.starts_with('~') {

@@ -13,7 +13,7 @@
 mod host;
 
 use crate::scout::read::PathContent;
-use crate::scout::Scout;
+use crate::scout::{Mode, Scout};
 
 /// A fixed resource or a URI template, as listed to clients.
 pub struct Listing {
@@ -105,6 +105,22 @@ pub enum ResourceError {
     NotFound(String),
     /// The host or path exists but reading failed.
     Failed(String),
+}
+
+/// What reading `uri` will do, for scheduling and metrics: the docker /
+/// compose / zfs / syslog views run remote commands; everything else is a
+/// read (or the host list). Malformed URIs count as reads: they fail fast.
+pub fn mode_of(uri: &str) -> Mode {
+    if uri == "hosts://list" {
+        return Mode::Hosts;
+    }
+    if uri.starts_with("scout://") {
+        return Mode::Read;
+    }
+    match uri.split_once("://") {
+        Some((host, rest)) if host::is_view(host, rest) => Mode::Command,
+        _ => Mode::Read,
+    }
 }
 
 /// Reads a resource as text.
@@ -229,6 +245,19 @@ fn percent_decode(s: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn command_views_are_bulk_and_paths_are_reads() {
+        assert_eq!(mode_of("hosts://list"), Mode::Hosts);
+        assert_eq!(mode_of("scout://web1/docker"), Mode::Read);
+        assert_eq!(mode_of("web1:///docker"), Mode::Read);
+        assert_eq!(mode_of("web1://etc/hosts"), Mode::Read);
+        assert_eq!(mode_of("web1://docker"), Mode::Command);
+        assert_eq!(mode_of("web1://zfs/tank/datasets"), Mode::Command);
+        assert_eq!(mode_of("web1://syslog"), Mode::Command);
+        assert_eq!(mode_of("web1://docker/bad name/logs"), Mode::Read);
+        assert_eq!(mode_of("nonsense"), Mode::Read);
+    }
 
     #[test]
     fn splits_host_and_absolute_path() {

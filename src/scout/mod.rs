@@ -44,6 +44,78 @@ pub struct ScoutRequest {
     pub beam_target: Option<String>,
 }
 
+/// What a request does, for scheduling and per-mode metrics. Quick modes
+/// are a few SFTP round trips; bulk modes run remote commands or move
+/// data and may take as long as their timeouts allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mode {
+    Hosts,
+    Read,
+    Tree,
+    Find,
+    Diff,
+    Command,
+    Broadcast,
+    Beam,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 8] = [
+        Mode::Hosts,
+        Mode::Read,
+        Mode::Tree,
+        Mode::Find,
+        Mode::Diff,
+        Mode::Command,
+        Mode::Broadcast,
+        Mode::Beam,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Hosts => "hosts",
+            Mode::Read => "read",
+            Mode::Tree => "tree",
+            Mode::Find => "find",
+            Mode::Diff => "diff",
+            Mode::Command => "command",
+            Mode::Broadcast => "broadcast",
+            Mode::Beam => "beam",
+        }
+    }
+
+    /// Commands, broadcasts and transfers: work that may hold a worker
+    /// and a session for a long time.
+    pub fn is_bulk(self) -> bool {
+        matches!(self, Mode::Command | Mode::Broadcast | Mode::Beam)
+    }
+}
+
+impl ScoutRequest {
+    /// The mode [`Scout::run`] will pick, in the same order of precedence.
+    /// A request that will fail validation still gets a mode (the one its
+    /// parameters point at).
+    pub fn mode(&self) -> Mode {
+        if self.beam_source.is_some() || self.beam_target.is_some() || self.beam.is_some() {
+            Mode::Beam
+        } else if self.targets.is_some() {
+            Mode::Broadcast
+        } else if self.target.trim().eq_ignore_ascii_case("hosts") {
+            Mode::Hosts
+        } else if self.find.is_some() {
+            Mode::Find
+        } else if self.diff.is_some() || self.diff_content.is_some() {
+            Mode::Diff
+        } else if self.query.is_some() {
+            Mode::Command
+        } else if self.tree {
+            Mode::Tree
+        } else {
+            Mode::Read
+        }
+    }
+}
+
 /// What a scout operation produced, ready for a tool result.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ToolOutput {
@@ -284,5 +356,52 @@ impl RunContext {
         if let Some(p) = &self.progress {
             p(done, total, message);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(json: serde_json::Value) -> ScoutRequest {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn the_mode_follows_the_order_of_precedence_of_run() {
+        use serde_json::json;
+        let cases = [
+            (json!({"target": "hosts"}), Mode::Hosts),
+            (json!({"target": " HOSTS "}), Mode::Hosts),
+            (json!({"target": "a:/x"}), Mode::Read),
+            (json!({"target": "a:/x", "tree": true}), Mode::Tree),
+            (
+                json!({"target": "a:/x", "tree": true, "query": "ls"}),
+                Mode::Command,
+            ),
+            (
+                json!({"target": "a:/x", "query": "ls", "diff": "b:/y"}),
+                Mode::Diff,
+            ),
+            (json!({"target": "a:/x", "diff_content": "z"}), Mode::Diff),
+            (
+                json!({"target": "a:/x", "find": "*", "diff": "b:/y"}),
+                Mode::Find,
+            ),
+            (
+                json!({"target": "a:/x", "find": "*", "beam": "/tmp/f"}),
+                Mode::Beam,
+            ),
+            (
+                json!({"beam_source": "a:/x", "beam_target": "b:/y"}),
+                Mode::Beam,
+            ),
+            (json!({"targets": ["a:/x"], "query": "ls"}), Mode::Broadcast),
+        ];
+        for (json, mode) in cases {
+            assert_eq!(req(json.clone()).mode(), mode, "{json}");
+        }
+        assert!(Mode::Command.is_bulk() && Mode::Beam.is_bulk() && Mode::Broadcast.is_bulk());
+        assert!(Mode::ALL.iter().filter(|m| !m.is_bulk()).count() == 5);
     }
 }
