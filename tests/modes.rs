@@ -65,6 +65,24 @@ fn a_large_file_is_cut_at_the_limit_with_the_originals_note() {
 }
 
 #[test]
+fn a_file_of_exactly_the_limit_is_whole_and_files_reporting_size_zero_are_read_to_the_end() {
+    let fleet = Fleet::start(1);
+    let exact = fleet.write_file("exact.txt", &vec![b'b'; 1000]);
+    let empty = fleet.write_file("empty.txt", b"");
+    let mut scout = Scout::spawn_with(&fleet, &[("SCOUT_MAX_FILE_SIZE", "1000")]);
+    let target = |p: &std::path::Path| format!("{}:{}", fleet.alias(0), p.display());
+    let result = scout.call(json!({"target": target(&exact)}));
+    assert_eq!(result.text, "b".repeat(1000), "no truncation note expected");
+    let result = scout.call(json!({"target": target(&empty)}));
+    assert!(!result.is_error, "{}", result.text);
+    assert_eq!(result.text, "");
+    // /proc files report size 0 but have contents: read until the end.
+    let result = scout.call(json!({"target": format!("{}:/proc/self/status", fleet.alias(0))}));
+    assert!(!result.is_error, "{}", result.text);
+    assert!(result.text.contains("Name:"), "{}", result.text);
+}
+
+#[test]
 fn binary_files_are_described_not_dumped_and_bad_utf8_is_shown_lossily() {
     let fleet = Fleet::start(1);
     let bin = fleet.write_file("blob.bin", &[0x7f, b'E', b'L', b'F', 0, 0, 1, 2, 3]);

@@ -48,7 +48,7 @@ impl Scout {
                     ),
                 )));
             }
-            let head = sftp::read_head(sess, &remote, max_file, deadline)?;
+            let head = sftp::read_head(sess, &remote, max_file, stat.size, deadline)?;
             Ok(PathContent::File(file_text(path, head, max_file)))
         })
     }
@@ -76,6 +76,7 @@ impl Scout {
                 sess,
                 &walk::sftp_path(path),
                 max_file,
+                stat.size,
                 deadline,
             )?)
         })

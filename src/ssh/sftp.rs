@@ -37,11 +37,15 @@ pub fn stat(sess: &mut SshSession, path: &str, deadline: Instant) -> Result<File
         .map_err(|e| from_ssh2(&context, &e))
 }
 
-/// Reads at most `cap` bytes of a file.
+/// Reads at most `cap` bytes of a file. `known_size` is the size a
+/// `stat` just reported, when the caller has one: it saves an `fstat`
+/// round trip, and a read that stops at that size instead of waiting
+/// for the server's end-of-file answer saves another.
 pub fn read_head(
     sess: &mut SshSession,
     path: &str,
     cap: u64,
+    known_size: Option<u64>,
     deadline: Instant,
 ) -> Result<FileHead, SshError> {
     sess.set_call_timeout(Some(deadline));
@@ -51,23 +55,37 @@ pub fn read_head(
     let mut file = sftp
         .open(Path::new(path))
         .map_err(|e| from_ssh2(&open_ctx, &e))?;
-    let size = file.stat().ok().and_then(|s| s.size);
-    // One byte past the cap tells "exactly cap" from "more than cap"
-    // even for files whose size the server reports as 0 (/proc).
-    let limit = cap.saturating_add(1);
-    let initial = size.unwrap_or(0).min(limit).min(16 << 20) as usize;
-    let mut bytes = Vec::with_capacity(initial);
+    let size = match known_size {
+        Some(s) => Some(s),
+        None => file.stat().ok().and_then(|s| s.size),
+    };
+    let limit = read_limit(size, cap);
+    let mut bytes = Vec::with_capacity(limit.min(16 << 20) as usize);
     (&mut file)
         .take(limit)
         .read_to_end(&mut bytes)
         .map_err(|e| super::error::from_io(&read_ctx, &e))?;
-    let truncated = bytes.len() as u64 > cap;
+    let truncated = match size {
+        Some(s) if s > 0 => s > cap,
+        _ => bytes.len() as u64 > cap,
+    };
     bytes.truncate(cap as usize);
     Ok(FileHead {
         bytes,
         truncated,
         size,
     })
+}
+
+/// How many bytes to ask for. With a size known, exactly what will be
+/// returned: the file as it was when stat'ed (a file growing meanwhile is
+/// read as of then). Without one, or with size 0 (as /proc files report),
+/// one byte past the cap, which tells "exactly cap" from "more than cap".
+fn read_limit(size: Option<u64>, cap: u64) -> u64 {
+    match size {
+        Some(s) if s > 0 => s.min(cap),
+        _ => cap.saturating_add(1),
+    }
 }
 
 /// Lists a directory (without `.` and `..`), at most `max_entries`
@@ -134,5 +152,24 @@ pub fn join(dir: &str, name: &str) -> String {
         format!("{dir}{name}")
     } else {
         format!("{dir}/{name}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_limit;
+
+    #[test]
+    fn a_known_size_is_read_exactly_up_to_the_cap() {
+        assert_eq!(read_limit(Some(10), 100), 10);
+        assert_eq!(read_limit(Some(100), 100), 100);
+        assert_eq!(read_limit(Some(1_000), 100), 100);
+    }
+
+    #[test]
+    fn an_unknown_or_zero_size_reads_one_byte_past_the_cap() {
+        assert_eq!(read_limit(None, 100), 101);
+        assert_eq!(read_limit(Some(0), 100), 101);
+        assert_eq!(read_limit(None, u64::MAX), u64::MAX);
     }
 }
