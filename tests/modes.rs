@@ -83,6 +83,21 @@ fn a_file_of_exactly_the_limit_is_whole_and_files_reporting_size_zero_are_read_t
 }
 
 #[test]
+fn a_file_read_is_limited_by_the_file_size_limit_not_the_output_cap() {
+    let fleet = Fleet::start(1);
+    let file = fleet.write_file("medium.txt", &vec![b'm'; 5000]);
+    let mut scout = Scout::spawn_with(&fleet, &[("SCOUT_MAX_OUTPUT_SIZE", "1024")]);
+    let result = scout.call(json!({"target": format!("{}:{}", fleet.alias(0), file.display())}));
+    assert_eq!(result.text, "m".repeat(5000));
+    // A command's output still obeys the output cap.
+    let result = scout.call(json!({
+        "target": format!("{}:/", fleet.alias(0)),
+        "query": format!("cat {}", file.display())
+    }));
+    assert!(result.text.contains("bytes omitted"), "{}", result.text);
+}
+
+#[test]
 fn binary_files_are_described_not_dumped_and_bad_utf8_is_shown_lossily() {
     let fleet = Fleet::start(1);
     let bin = fleet.write_file("blob.bin", &[0x7f, b'E', b'L', b'F', 0, 0, 1, 2, 3]);

@@ -191,11 +191,25 @@ impl Scout {
     }
 
     /// Runs one `scout` tool call. The text of the result never exceeds
-    /// `SCOUT_MAX_OUTPUT_SIZE` (plus a short note), whatever the mode.
+    /// `SCOUT_MAX_OUTPUT_SIZE` (plus a short note), except a file read,
+    /// whose own limit is `SCOUT_MAX_FILE_SIZE`.
     pub fn run(&self, req: &ScoutRequest, ctx: &RunContext) -> ToolOutput {
         let mut output = self.dispatch(req, ctx);
-        output.text = format::cap_text(output.text, self.settings.max_output_size);
+        output.text = format::cap_text(output.text, self.output_cap(req.mode()));
         output
+    }
+
+    fn output_cap(&self, mode: Mode) -> usize {
+        let s = &self.settings;
+        match mode {
+            // Room for the file and its truncation note.
+            Mode::Read => s.max_output_size.max(
+                usize::try_from(s.max_file_size)
+                    .unwrap_or(usize::MAX)
+                    .saturating_add(1024),
+            ),
+            _ => s.max_output_size,
+        }
     }
 
     fn dispatch(&self, req: &ScoutRequest, ctx: &RunContext) -> ToolOutput {
