@@ -94,19 +94,37 @@ pub fn start_writer(out: impl Write + Send + 'static) -> std::io::Result<(Outbox
     Ok((Outbox { tx, unwritten }, handle))
 }
 
+/// Messages that arrive while one is being written are gathered and
+/// written together, with one flush: under load that is one write
+/// syscall for many answers instead of two each.
+const BATCH_BYTES: usize = 1 << 20;
+
 fn write_all(rx: Receiver<String>, mut out: impl Write, unwritten: &AtomicUsize) {
-    for message in rx {
-        let written = out
-            .write_all(message.as_bytes())
-            .and_then(|()| out.write_all(b"\n"))
-            .and_then(|()| out.flush());
-        unwritten.fetch_sub(1, Ordering::SeqCst);
+    let mut batch = Vec::with_capacity(64 * 1024);
+    while let Ok(first) = rx.recv() {
+        let mut count = 1;
+        append_line(&mut batch, first);
+        while batch.len() < BATCH_BYTES {
+            let Ok(next) = rx.try_recv() else { break };
+            append_line(&mut batch, next);
+            count += 1;
+        }
+        let written = out.write_all(&batch).and_then(|()| out.flush());
+        unwritten.fetch_sub(count, Ordering::SeqCst);
         if let Err(e) = written {
             // The client is gone; nothing more can be delivered.
             log::warn!("cannot write to stdout: {e}");
             return;
         }
+        batch.clear();
+        // One huge answer must not pin its memory for the rest of the run.
+        batch.shrink_to(64 * 1024);
     }
+}
+
+fn append_line(batch: &mut Vec<u8>, message: String) {
+    batch.extend_from_slice(message.as_bytes());
+    batch.push(b'\n');
 }
 
 #[cfg(test)]
@@ -162,5 +180,23 @@ mod tests {
         drop(outbox);
         handle.join().unwrap();
         assert_eq!(&*buf.0.lock(), b"{\"a\":1}\n{\"b\":2}\n");
+    }
+
+    #[test]
+    fn a_burst_is_written_whole_in_order_and_counted_down() {
+        let buf = SharedBuf::default();
+        let (outbox, handle) = start_writer(buf.clone()).unwrap();
+        let expected: String = (0..1000).map(|i| format!("{{\"n\":{i}}}\n")).collect();
+        for i in 0..1000 {
+            outbox.send(format!("{{\"n\":{i}}}"));
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while outbox.pending() > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert_eq!(outbox.pending(), 0);
+        drop(outbox);
+        handle.join().unwrap();
+        assert_eq!(String::from_utf8(buf.0.lock().clone()).unwrap(), expected);
     }
 }
