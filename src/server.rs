@@ -60,9 +60,7 @@ fn pool_config(s: &Settings) -> PoolConfig {
         max_per_host: s.max_connections_per_host,
         max_handshakes_per_host: s.max_handshakes_per_host,
         idle_timeout: s.idle_timeout,
-        // Often enough for NAT tables and sshd's ClientAliveInterval,
-        // rarely enough to cost nothing.
-        keepalive_every: Duration::from_secs(15),
+        health_check_every: s.health_check_interval,
     }
 }
 

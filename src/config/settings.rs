@@ -15,6 +15,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("SCOUT_COMMAND_TIMEOUT", "30", "seconds per command; on expiry the remote process group is stopped and the output so far returned"),
     ("SCOUT_CONNECT_TIMEOUT", "10", "seconds for TCP connect, and again for handshake + auth"),
     ("SCOUT_IDLE_TIMEOUT", "60", "seconds an idle pooled session lives"),
+    ("SCOUT_HEALTH_CHECK_INTERVAL", "15", "seconds between health checks (one SFTP round trip) of an idle pooled session; a silent peer is dropped"),
     ("SCOUT_MAX_POOL_SIZE", "100", "live SSH connections in total"),
     ("SCOUT_MAX_CONNECTIONS_PER_HOST", "4", "live SSH connections to one host"),
     ("SCOUT_MAX_HANDSHAKES_PER_HOST", "2", "SSH handshakes in progress to one host at once"),
@@ -48,6 +49,7 @@ pub struct Settings {
     pub command_timeout: Duration,
     pub connect_timeout: Duration,
     pub idle_timeout: Duration,
+    pub health_check_interval: Duration,
     pub max_pool_size: usize,
     pub max_connections_per_host: usize,
     pub max_handshakes_per_host: usize,
@@ -82,6 +84,7 @@ impl Settings {
             command_timeout: env.seconds("SCOUT_COMMAND_TIMEOUT", 30.0, false)?,
             connect_timeout: env.seconds("SCOUT_CONNECT_TIMEOUT", 10.0, false)?,
             idle_timeout: env.seconds("SCOUT_IDLE_TIMEOUT", 60.0, false)?,
+            health_check_interval: env.seconds("SCOUT_HEALTH_CHECK_INTERVAL", 15.0, false)?,
             max_pool_size: env.count("SCOUT_MAX_POOL_SIZE", 100, 1, None)?,
             max_connections_per_host: env.count("SCOUT_MAX_CONNECTIONS_PER_HOST", 4, 1, None)?,
             max_handshakes_per_host: env.count("SCOUT_MAX_HANDSHAKES_PER_HOST", 2, 1, None)?,
@@ -109,6 +112,7 @@ impl Settings {
             command_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
+            health_check_interval: Duration::from_secs(15),
             max_pool_size: 100,
             max_connections_per_host: 4,
             max_handshakes_per_host: 2,
@@ -263,6 +267,7 @@ mod tests {
         assert_eq!(s.command_timeout, Duration::from_secs(30));
         assert_eq!(s.connect_timeout, Duration::from_secs(10));
         assert_eq!(s.idle_timeout, Duration::from_secs(60));
+        assert_eq!(s.health_check_interval, Duration::from_secs(15));
         assert_eq!(s.max_pool_size, 100);
         assert_eq!(s.max_connections_per_host, 4);
         assert_eq!(s.max_handshakes_per_host, 2);
@@ -310,6 +315,7 @@ mod tests {
             ("SCOUT_COMMAND_TIMEOUT", "0.5"),
             ("SCOUT_CONNECT_TIMEOUT", "2.25"),
             ("SCOUT_IDLE_TIMEOUT", "300"),
+            ("SCOUT_HEALTH_CHECK_INTERVAL", "0.5"),
             ("SCOUT_MAX_POOL_SIZE", "7"),
             ("SCOUT_MAX_CONNECTIONS_PER_HOST", "1"),
             ("SCOUT_MAX_HANDSHAKES_PER_HOST", "3"),
@@ -327,6 +333,7 @@ mod tests {
         assert_eq!(s.command_timeout, Duration::from_millis(500));
         assert_eq!(s.connect_timeout, Duration::from_millis(2250));
         assert_eq!(s.idle_timeout, Duration::from_secs(300));
+        assert_eq!(s.health_check_interval, Duration::from_millis(500));
         assert_eq!(s.max_pool_size, 7);
         assert_eq!(s.max_connections_per_host, 1);
         assert_eq!(s.max_handshakes_per_host, 3);
@@ -425,6 +432,8 @@ mod tests {
             ("SCOUT_CONNECT_TIMEOUT", "inf", positive),
             ("SCOUT_IDLE_TIMEOUT", "1e400", positive),
             ("SCOUT_IDLE_TIMEOUT", "soon", positive),
+            ("SCOUT_HEALTH_CHECK_INTERVAL", "0", positive),
+            ("SCOUT_HEALTH_CHECK_INTERVAL", "-15", positive),
         ];
         for (name, value, expected) in cases {
             assert_eq!(

@@ -12,6 +12,8 @@ pub struct Metrics {
     discarded: AtomicU64,
     reaped: AtomicU64,
     capacity_waits: AtomicU64,
+    health_checks: AtomicU64,
+    health_failures: AtomicU64,
 }
 
 /// A copy of the counters at one moment.
@@ -30,6 +32,10 @@ pub struct MetricsSnapshot {
     pub reaped: u64,
     /// Check-outs that had to wait for room under the global bound.
     pub capacity_waits: u64,
+    /// Health checks of idle connections (a round trip each).
+    pub health_checks: u64,
+    /// Health checks that failed; each dropped its connection (also in `discarded`).
+    pub health_failures: u64,
 }
 
 fn bump(counter: &AtomicU64) {
@@ -58,6 +64,12 @@ impl Metrics {
     pub fn capacity_wait(&self) {
         bump(&self.capacity_waits)
     }
+    pub fn health_checked(&self) {
+        bump(&self.health_checks)
+    }
+    pub fn health_failed(&self) {
+        bump(&self.health_failures)
+    }
 
     pub fn snapshot(&self) -> MetricsSnapshot {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
@@ -69,6 +81,8 @@ impl Metrics {
             discarded: get(&self.discarded),
             reaped: get(&self.reaped),
             capacity_waits: get(&self.capacity_waits),
+            health_checks: get(&self.health_checks),
+            health_failures: get(&self.health_failures),
         }
     }
 }

@@ -17,8 +17,8 @@ struct Fake {
     connect_delay: Duration,
     fail_hosts: Mutex<HashSet<String>>,
     dead: AtomicBool,
-    keepalives: AtomicUsize,
-    keepalive_fails: AtomicBool,
+    health_checks: AtomicUsize,
+    health_fails: AtomicBool,
 }
 
 struct FakeConn {
@@ -45,9 +45,9 @@ impl Manager for Arc<Fake> {
         !self.dead.swap(false, Ordering::SeqCst)
     }
 
-    fn keepalive(&self, _conn: &mut FakeConn) -> bool {
-        self.keepalives.fetch_add(1, Ordering::SeqCst);
-        !self.keepalive_fails.load(Ordering::SeqCst)
+    fn check_health(&self, _conn: &mut FakeConn) -> bool {
+        self.health_checks.fetch_add(1, Ordering::SeqCst);
+        !self.health_fails.load(Ordering::SeqCst)
     }
 
     fn close(&self, _conn: FakeConn) {
@@ -62,7 +62,7 @@ fn config(max_size: usize, per_host: usize) -> PoolConfig {
         max_per_host: per_host,
         max_handshakes_per_host: 2,
         idle_timeout: Duration::from_secs(60),
-        keepalive_every: Duration::from_secs(60),
+        health_check_every: Duration::from_secs(60),
     }
 }
 
@@ -326,22 +326,62 @@ fn a_cold_host_gets_at_most_two_handshakes_at_once_and_its_per_host_limit() {
 }
 
 #[test]
-fn idle_connections_get_keepalives_and_dead_ones_are_dropped() {
+fn idle_connections_get_health_checks_and_failing_ones_are_dropped() {
     let mut cfg = config(10, 4);
-    cfg.keepalive_every = Duration::from_millis(10);
+    cfg.health_check_every = Duration::from_millis(10);
     let (pool, _t, fake) = pool_with(Fake::default(), cfg);
     drop(pool.get(&"a".to_string(), soon()).unwrap());
     std::thread::sleep(Duration::from_millis(20));
     pool.reap_idle();
-    assert_eq!(fake.keepalives.load(Ordering::SeqCst), 1);
+    assert_eq!(fake.health_checks.load(Ordering::SeqCst), 1);
     assert!(
         pool.get(&"a".to_string(), soon()).unwrap().was_reused(),
-        "kept after a good keepalive"
+        "kept after a good health check"
     );
     std::thread::sleep(Duration::from_millis(20));
-    fake.keepalive_fails.store(true, Ordering::SeqCst);
+    fake.health_fails.store(true, Ordering::SeqCst);
     pool.reap_idle();
     wait_for("the dead connection to be closed", || {
+        fake.closes.load(Ordering::SeqCst) == 1 && pool.live() == 0
+    });
+}
+
+#[test]
+fn a_failed_health_check_drops_the_session_and_the_next_get_connects_anew() {
+    let mut cfg = config(10, 4);
+    cfg.health_check_every = Duration::from_millis(10);
+    let (pool, _t, fake) = pool_with(Fake::default(), cfg);
+    let a = "a".to_string();
+    drop(pool.get(&a, soon()).unwrap());
+    std::thread::sleep(Duration::from_millis(20));
+    fake.health_fails.store(true, Ordering::SeqCst);
+    pool.reap_idle();
+    let m = pool.metrics();
+    assert_eq!((m.health_checks, m.health_failures), (1, 1));
+    let conn = pool.get(&a, soon()).unwrap();
+    assert!(!conn.was_reused());
+    assert_eq!(fake.connects.load(Ordering::SeqCst), 2);
+    wait_for("the failed session to be closed", || {
+        fake.closes.load(Ordering::SeqCst) == 1 && pool.live() == 1
+    });
+}
+
+#[test]
+fn health_checks_are_not_run_once_the_pool_closes() {
+    let mut cfg = config(10, 4);
+    cfg.health_check_every = Duration::from_millis(10);
+    let (pool, _t, fake) = pool_with(Fake::default(), cfg);
+    drop(pool.get(&"a".to_string(), soon()).unwrap());
+    std::thread::sleep(Duration::from_millis(20));
+    let due = {
+        let slot = pool.slot(&"a".to_string());
+        let idle = slot.state.lock().idle.pop().unwrap();
+        vec![(slot, idle)]
+    };
+    pool.close();
+    pool.check_health(due);
+    assert_eq!(fake.health_checks.load(Ordering::SeqCst), 0);
+    wait_for("the unchecked session to be closed", || {
         fake.closes.load(Ordering::SeqCst) == 1 && pool.live() == 0
     });
 }
