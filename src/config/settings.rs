@@ -24,6 +24,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("SCOUT_SHUTDOWN_GRACE", "5", "seconds in-flight requests get to finish on shutdown"),
     ("SCOUT_ALLOWLIST", "unset", "comma-separated host aliases (globs allowed) to keep"),
     ("SCOUT_BLOCKLIST", "unset", "comma-separated host aliases (globs allowed) to drop"),
+    ("SCOUT_WARM_HOSTS", "unset", "comma-separated host aliases (globs allowed, `*` = all) to connect to in the background at start, one connection each, within the pool's bound"),
     ("SCOUT_BROADCAST_WIDTH", "32", "targets of one broadcast served in parallel (1 to 256)"),
     ("SCOUT_MAX_FIND_RESULTS", "100", "paths returned by one find"),
     ("SCOUT_COMMAND_ALLOWLIST", "unset", "comma-separated programs; when set, queries are parsed into words, only these programs run and no shell operators are allowed"),
@@ -58,6 +59,8 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     pub allowlist: Option<Vec<String>>,
     pub blocklist: Vec<String>,
+    /// Alias patterns to connect to ahead of demand.
+    pub warm_hosts: Vec<String>,
     pub broadcast_width: usize,
     pub max_find_results: usize,
     /// Restricted command mode when set: the programs `query` may run.
@@ -93,6 +96,7 @@ impl Settings {
             shutdown_grace: env.seconds("SCOUT_SHUTDOWN_GRACE", 5.0, true)?,
             allowlist: Some(env.list("SCOUT_ALLOWLIST")).filter(|l| !l.is_empty()),
             blocklist: env.list("SCOUT_BLOCKLIST"),
+            warm_hosts: env.list("SCOUT_WARM_HOSTS"),
             broadcast_width: env.count("SCOUT_BROADCAST_WIDTH", 32, 1, Some(256))?,
             max_find_results: env.count("SCOUT_MAX_FIND_RESULTS", 100, 1, None)?,
             command_allowlist: Some(env.list("SCOUT_COMMAND_ALLOWLIST")).filter(|l| !l.is_empty()),
@@ -121,6 +125,7 @@ impl Settings {
             shutdown_grace: Duration::from_secs(5),
             allowlist: None,
             blocklist: Vec::new(),
+            warm_hosts: Vec::new(),
             broadcast_width: 32,
             max_find_results: 100,
             command_allowlist: None,
@@ -276,6 +281,7 @@ mod tests {
         assert_eq!(s.shutdown_grace, Duration::from_secs(5));
         assert_eq!(s.allowlist, None);
         assert!(s.blocklist.is_empty());
+        assert!(s.warm_hosts.is_empty());
     }
 
     #[test]
@@ -452,6 +458,7 @@ mod tests {
         let s = with(&[
             ("SCOUT_ALLOWLIST", " web1, web*,,db1 ,"),
             ("SCOUT_BLOCKLIST", "bastion,, "),
+            ("SCOUT_WARM_HOSTS", " web*, db1,"),
         ])
         .unwrap();
         assert_eq!(
@@ -459,6 +466,7 @@ mod tests {
             Some(vec!["web1".into(), "web*".into(), "db1".into()])
         );
         assert_eq!(s.blocklist, vec!["bastion".to_string()]);
+        assert_eq!(s.warm_hosts, vec!["web*".to_string(), "db1".to_string()]);
     }
 
     #[test]

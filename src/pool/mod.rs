@@ -18,7 +18,8 @@
 //! Idle connections older than `idle_timeout` are closed by a reaper
 //! thread, which also health-checks idle connections (a round trip, with
 //! no lock held) and drops those whose peer has gone; all closing happens
-//! on a closer thread, off the request path.
+//! on a closer thread, off the request path. [`Pool::warm`] opens a
+//! connection ahead of demand, only into room nobody else needs.
 
 mod manager;
 mod metrics;
@@ -629,6 +630,68 @@ impl<M: Manager> Pool<M> {
             }
         }
         self.retire(idle, |m, n| (0..n).for_each(|_| m.discarded()));
+    }
+}
+
+/// Warming: connections opened ahead of demand, only into room that is
+/// free right now, so that warming can never cost a request anything.
+impl<M: Manager> Pool<M> {
+    /// Opens one connection to `key` and keeps it idle, unless the host
+    /// already has one (idle, busy or being opened) or the pool is at its
+    /// bound: warming never evicts, never waits for capacity and stays
+    /// within the per-host and handshake caps. Returns whether it opened
+    /// a connection.
+    pub fn warm(&self, key: &M::Key, deadline: Instant) -> Result<bool, PoolError<M::Error>> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(PoolError::Closed);
+        }
+        let slot = self.slot(key);
+        if !self.reserve_for_warming(&slot) {
+            return Ok(false);
+        }
+        let result = self.inner.manager.connect(key, deadline);
+        let mut state = slot.state.lock();
+        state.connecting -= 1;
+        match result {
+            Ok(conn) => {
+                drop(state);
+                self.inner.metrics.connected();
+                self.inner.metrics.warmed();
+                self.check_in(&slot, conn);
+                // Requests held back by the handshake cap may start their
+                // own connects now, not only the one that takes this.
+                slot.ready.notify_all();
+                Ok(true)
+            }
+            Err(e) => {
+                state.live -= 1;
+                state.failures += 1;
+                state.last_error = Some(e.clone());
+                drop(state);
+                slot.ready.notify_all();
+                self.inner.metrics.connect_failed();
+                self.release_capacity();
+                Err(PoolError::Connect(e))
+            }
+        }
+    }
+
+    /// Takes a place for a warming connect if the host has no connection
+    /// at all and the global bound has room without evicting anyone. With
+    /// none live, one connect is within any per-host and handshake cap.
+    fn reserve_for_warming(&self, slot: &Arc<SlotOf<M>>) -> bool {
+        let mut state = slot.state.lock();
+        if state.live > 0 || !self.try_reserve() {
+            return false;
+        }
+        state.live += 1;
+        state.connecting += 1;
+        true
+    }
+
+    /// Whether the pool has been closed (shutdown has begun).
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::Acquire)
     }
 }
 
