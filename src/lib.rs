@@ -15,4 +15,5 @@ pub mod resources;
 pub mod scout;
 pub mod server;
 pub mod ssh;
+pub mod warming;
 pub mod workers;

@@ -7,6 +7,7 @@ use crate::pool::ssh::SshManager;
 use crate::pool::{Pool, PoolConfig, PoolThreads};
 use crate::scout::Scout;
 use crate::ssh::{ConnectOptions, HostKeyPolicy};
+use crate::warming;
 use crate::workers::Executor;
 use std::io::BufReader;
 use std::sync::Arc;
@@ -60,10 +61,30 @@ fn pool_config(s: &Settings) -> PoolConfig {
         max_per_host: s.max_connections_per_host,
         max_handshakes_per_host: s.max_handshakes_per_host,
         idle_timeout: s.idle_timeout,
-        // Often enough for NAT tables and sshd's ClientAliveInterval,
-        // rarely enough to cost nothing.
-        keepalive_every: Duration::from_secs(15),
+        health_check_every: s.health_check_interval,
     }
+}
+
+/// Starts warming the hosts of SCOUT_WARM_HOSTS in the background.
+fn start_warming(scout: &Scout) {
+    let settings = &scout.settings;
+    if settings.warm_hosts.is_empty() {
+        return;
+    }
+    let (hosts, unknown) = warming::resolve(&scout.inventory.names(), &settings.warm_hosts);
+    if !unknown.is_empty() {
+        log::warn!(
+            "SCOUT_WARM_HOSTS: no host in {} matches {}",
+            settings.ssh_config.display(),
+            unknown.join(", ")
+        );
+    }
+    // A lower broadcast width says the network or the hosts want fewer
+    // connects at once; warming honours it.
+    let width = warming::MAX_WIDTH.min(settings.broadcast_width);
+    // TCP connect, then handshake + auth, each within the connect timeout.
+    let budget = settings.connect_timeout * 2;
+    warming::spawn(scout.pool.clone(), hosts, width, budget);
 }
 
 fn connect_options(s: &Settings) -> ConnectOptions {
@@ -109,6 +130,7 @@ pub fn serve(settings: Settings) -> Result<(), String> {
         outbox.clone(),
         in_flight.clone(),
     );
+    start_warming(&core.scout);
     let stop = wait_for_stop(dispatcher)?;
     log::info!(
         "stopping ({stop:?}); {} requests in flight",

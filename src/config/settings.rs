@@ -15,6 +15,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("SCOUT_COMMAND_TIMEOUT", "30", "seconds per command; on expiry the remote process group is stopped and the output so far returned"),
     ("SCOUT_CONNECT_TIMEOUT", "10", "seconds for TCP connect, and again for handshake + auth"),
     ("SCOUT_IDLE_TIMEOUT", "60", "seconds an idle pooled session lives"),
+    ("SCOUT_HEALTH_CHECK_INTERVAL", "15", "seconds between health checks (one SFTP round trip) of an idle pooled session; a silent peer is dropped"),
     ("SCOUT_MAX_POOL_SIZE", "100", "live SSH connections in total"),
     ("SCOUT_MAX_CONNECTIONS_PER_HOST", "4", "live SSH connections to one host"),
     ("SCOUT_MAX_HANDSHAKES_PER_HOST", "2", "SSH handshakes in progress to one host at once"),
@@ -23,6 +24,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("SCOUT_SHUTDOWN_GRACE", "5", "seconds in-flight requests get to finish on shutdown"),
     ("SCOUT_ALLOWLIST", "unset", "comma-separated host aliases (globs allowed) to keep"),
     ("SCOUT_BLOCKLIST", "unset", "comma-separated host aliases (globs allowed) to drop"),
+    ("SCOUT_WARM_HOSTS", "unset", "comma-separated host aliases (globs allowed, `*` = all) to connect to in the background at start, one connection each, within the pool's bound"),
     ("SCOUT_BROADCAST_WIDTH", "32", "targets of one broadcast served in parallel (1 to 256)"),
     ("SCOUT_MAX_FIND_RESULTS", "100", "paths returned by one find"),
     ("SCOUT_COMMAND_ALLOWLIST", "unset", "comma-separated programs; when set, queries are parsed into words, only these programs run and no shell operators are allowed"),
@@ -48,6 +50,7 @@ pub struct Settings {
     pub command_timeout: Duration,
     pub connect_timeout: Duration,
     pub idle_timeout: Duration,
+    pub health_check_interval: Duration,
     pub max_pool_size: usize,
     pub max_connections_per_host: usize,
     pub max_handshakes_per_host: usize,
@@ -56,6 +59,8 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     pub allowlist: Option<Vec<String>>,
     pub blocklist: Vec<String>,
+    /// Alias patterns to connect to ahead of demand.
+    pub warm_hosts: Vec<String>,
     pub broadcast_width: usize,
     pub max_find_results: usize,
     /// Restricted command mode when set: the programs `query` may run.
@@ -82,6 +87,7 @@ impl Settings {
             command_timeout: env.seconds("SCOUT_COMMAND_TIMEOUT", 30.0, false)?,
             connect_timeout: env.seconds("SCOUT_CONNECT_TIMEOUT", 10.0, false)?,
             idle_timeout: env.seconds("SCOUT_IDLE_TIMEOUT", 60.0, false)?,
+            health_check_interval: env.seconds("SCOUT_HEALTH_CHECK_INTERVAL", 15.0, false)?,
             max_pool_size: env.count("SCOUT_MAX_POOL_SIZE", 100, 1, None)?,
             max_connections_per_host: env.count("SCOUT_MAX_CONNECTIONS_PER_HOST", 4, 1, None)?,
             max_handshakes_per_host: env.count("SCOUT_MAX_HANDSHAKES_PER_HOST", 2, 1, None)?,
@@ -90,6 +96,7 @@ impl Settings {
             shutdown_grace: env.seconds("SCOUT_SHUTDOWN_GRACE", 5.0, true)?,
             allowlist: Some(env.list("SCOUT_ALLOWLIST")).filter(|l| !l.is_empty()),
             blocklist: env.list("SCOUT_BLOCKLIST"),
+            warm_hosts: env.list("SCOUT_WARM_HOSTS"),
             broadcast_width: env.count("SCOUT_BROADCAST_WIDTH", 32, 1, Some(256))?,
             max_find_results: env.count("SCOUT_MAX_FIND_RESULTS", 100, 1, None)?,
             command_allowlist: Some(env.list("SCOUT_COMMAND_ALLOWLIST")).filter(|l| !l.is_empty()),
@@ -109,6 +116,7 @@ impl Settings {
             command_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
+            health_check_interval: Duration::from_secs(15),
             max_pool_size: 100,
             max_connections_per_host: 4,
             max_handshakes_per_host: 2,
@@ -117,6 +125,7 @@ impl Settings {
             shutdown_grace: Duration::from_secs(5),
             allowlist: None,
             blocklist: Vec::new(),
+            warm_hosts: Vec::new(),
             broadcast_width: 32,
             max_find_results: 100,
             command_allowlist: None,
@@ -263,6 +272,7 @@ mod tests {
         assert_eq!(s.command_timeout, Duration::from_secs(30));
         assert_eq!(s.connect_timeout, Duration::from_secs(10));
         assert_eq!(s.idle_timeout, Duration::from_secs(60));
+        assert_eq!(s.health_check_interval, Duration::from_secs(15));
         assert_eq!(s.max_pool_size, 100);
         assert_eq!(s.max_connections_per_host, 4);
         assert_eq!(s.max_handshakes_per_host, 2);
@@ -271,6 +281,7 @@ mod tests {
         assert_eq!(s.shutdown_grace, Duration::from_secs(5));
         assert_eq!(s.allowlist, None);
         assert!(s.blocklist.is_empty());
+        assert!(s.warm_hosts.is_empty());
     }
 
     #[test]
@@ -310,6 +321,7 @@ mod tests {
             ("SCOUT_COMMAND_TIMEOUT", "0.5"),
             ("SCOUT_CONNECT_TIMEOUT", "2.25"),
             ("SCOUT_IDLE_TIMEOUT", "300"),
+            ("SCOUT_HEALTH_CHECK_INTERVAL", "0.5"),
             ("SCOUT_MAX_POOL_SIZE", "7"),
             ("SCOUT_MAX_CONNECTIONS_PER_HOST", "1"),
             ("SCOUT_MAX_HANDSHAKES_PER_HOST", "3"),
@@ -327,6 +339,7 @@ mod tests {
         assert_eq!(s.command_timeout, Duration::from_millis(500));
         assert_eq!(s.connect_timeout, Duration::from_millis(2250));
         assert_eq!(s.idle_timeout, Duration::from_secs(300));
+        assert_eq!(s.health_check_interval, Duration::from_millis(500));
         assert_eq!(s.max_pool_size, 7);
         assert_eq!(s.max_connections_per_host, 1);
         assert_eq!(s.max_handshakes_per_host, 3);
@@ -425,6 +438,8 @@ mod tests {
             ("SCOUT_CONNECT_TIMEOUT", "inf", positive),
             ("SCOUT_IDLE_TIMEOUT", "1e400", positive),
             ("SCOUT_IDLE_TIMEOUT", "soon", positive),
+            ("SCOUT_HEALTH_CHECK_INTERVAL", "0", positive),
+            ("SCOUT_HEALTH_CHECK_INTERVAL", "-15", positive),
         ];
         for (name, value, expected) in cases {
             assert_eq!(
@@ -443,6 +458,7 @@ mod tests {
         let s = with(&[
             ("SCOUT_ALLOWLIST", " web1, web*,,db1 ,"),
             ("SCOUT_BLOCKLIST", "bastion,, "),
+            ("SCOUT_WARM_HOSTS", " web*, db1,"),
         ])
         .unwrap();
         assert_eq!(
@@ -450,6 +466,7 @@ mod tests {
             Some(vec!["web1".into(), "web*".into(), "db1".into()])
         );
         assert_eq!(s.blocklist, vec!["bastion".to_string()]);
+        assert_eq!(s.warm_hosts, vec!["web*".to_string(), "db1".to_string()]);
     }
 
     #[test]

@@ -24,10 +24,13 @@ pub trait Manager: Send + Sync + 'static {
     /// connection is still usable.
     fn is_alive(&self, conn: &mut Self::Conn) -> bool;
 
-    /// Keeps an idle connection alive (and finds out whether it still
-    /// is), with network I/O; called by the reaper with no lock held.
-    /// Returns false when the connection should be dropped.
-    fn keepalive(&self, _conn: &mut Self::Conn) -> bool {
+    /// Finds out, with a network round trip under a short timeout,
+    /// whether an idle connection still works; the traffic also keeps it
+    /// alive in NAT tables. Unlike [`Manager::is_alive`] this catches a
+    /// peer that vanished without closing the connection. Called by the
+    /// reaper with no lock held. Returns false when the connection should
+    /// be dropped.
+    fn check_health(&self, _conn: &mut Self::Conn) -> bool {
         true
     }
 

@@ -12,6 +12,9 @@ pub struct Metrics {
     discarded: AtomicU64,
     reaped: AtomicU64,
     capacity_waits: AtomicU64,
+    warmed: AtomicU64,
+    health_checks: AtomicU64,
+    health_failures: AtomicU64,
 }
 
 /// A copy of the counters at one moment.
@@ -30,6 +33,12 @@ pub struct MetricsSnapshot {
     pub reaped: u64,
     /// Check-outs that had to wait for room under the global bound.
     pub capacity_waits: u64,
+    /// Of `connects`, those opened ahead of demand by warming.
+    pub warmed: u64,
+    /// Health checks of idle connections (a round trip each).
+    pub health_checks: u64,
+    /// Health checks that failed; each dropped its connection (also in `discarded`).
+    pub health_failures: u64,
 }
 
 fn bump(counter: &AtomicU64) {
@@ -58,6 +67,15 @@ impl Metrics {
     pub fn capacity_wait(&self) {
         bump(&self.capacity_waits)
     }
+    pub fn warmed(&self) {
+        bump(&self.warmed)
+    }
+    pub fn health_checked(&self) {
+        bump(&self.health_checks)
+    }
+    pub fn health_failed(&self) {
+        bump(&self.health_failures)
+    }
 
     pub fn snapshot(&self) -> MetricsSnapshot {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
@@ -69,6 +87,9 @@ impl Metrics {
             discarded: get(&self.discarded),
             reaped: get(&self.reaped),
             capacity_waits: get(&self.capacity_waits),
+            warmed: get(&self.warmed),
+            health_checks: get(&self.health_checks),
+            health_failures: get(&self.health_failures),
         }
     }
 }

@@ -16,7 +16,10 @@
 //!   beyond `MaxStartups`).
 //!
 //! Idle connections older than `idle_timeout` are closed by a reaper
-//! thread; all closing happens on a closer thread, off the request path.
+//! thread, which also health-checks idle connections (a round trip, with
+//! no lock held) and drops those whose peer has gone; all closing happens
+//! on a closer thread, off the request path. [`Pool::warm`] opens a
+//! connection ahead of demand, only into room nobody else needs.
 
 mod manager;
 mod metrics;
@@ -43,7 +46,7 @@ use std::time::{Duration, Instant};
 
 const SHARDS: usize = 16;
 
-/// Takes the idle connections whose keepalive is due.
+/// Takes the idle connections whose health check is due.
 fn take_due<C>(idle: &mut Vec<Idle<C>>, every: Duration) -> Vec<Idle<C>> {
     let (due, keep): (Vec<_>, Vec<_>) = idle.drain(..).partition(|i| i.checked.elapsed() >= every);
     *idle = keep;
@@ -57,9 +60,10 @@ pub struct PoolConfig {
     pub max_per_host: usize,
     pub max_handshakes_per_host: usize,
     pub idle_timeout: Duration,
-    /// An idle connection gets a keepalive this long after its last use
-    /// or check.
-    pub keepalive_every: Duration,
+    /// An idle connection is health-checked this long after its last use
+    /// or check. The check's traffic also keeps NAT entries and sshd's
+    /// ClientAliveInterval happy.
+    pub health_check_every: Duration,
 }
 
 /// Why a check-out failed.
@@ -175,8 +179,7 @@ impl<M: Manager> Pool<M> {
             })?;
         let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
         let reaper_pool = self.clone();
-        let period = (self.inner.config.idle_timeout / 4)
-            .clamp(Duration::from_millis(50), Duration::from_secs(5));
+        let period = self.reaper_period();
         let reaper = std::thread::Builder::new()
             .name("pool-reaper".into())
             .spawn(move || {
@@ -191,6 +194,16 @@ impl<M: Manager> Pool<M> {
             reaper: Some(reaper),
             stop_reaper: stop_tx,
         })
+    }
+
+    /// How often the reaper looks: often enough for both the idle timeout
+    /// and the health-check interval, at most 20 times a second and at
+    /// least every 5 s.
+    fn reaper_period(&self) -> Duration {
+        let cfg = &self.inner.config;
+        (cfg.idle_timeout / 4)
+            .min(cfg.health_check_every / 2)
+            .clamp(Duration::from_millis(50), Duration::from_secs(5))
     }
 
     /// Checks out a connection to `key`, opening one if needed, waiting at
@@ -471,8 +484,9 @@ impl<M: Manager> Pool<M> {
         self.wake_capacity_waiters();
     }
 
-    /// Closes idle connections older than the idle timeout and forgets
-    /// hosts that have no connections and nobody waiting.
+    /// Closes idle connections older than the idle timeout, health-checks
+    /// those due for it, and forgets hosts that have no connections and
+    /// nobody waiting.
     pub fn reap_idle(&self) {
         let timeout = self.inner.config.idle_timeout;
         let mut expired = Vec::new();
@@ -492,7 +506,7 @@ impl<M: Manager> Pool<M> {
                 expired.extend(state.idle.drain(..keep_from).map(|i| i.conn));
                 state.live -= keep_from;
                 due.extend(
-                    take_due(&mut state.idle, self.inner.config.keepalive_every)
+                    take_due(&mut state.idle, self.inner.config.health_check_every)
                         .into_iter()
                         .map(|i| (Arc::clone(slot), i)),
                 );
@@ -506,28 +520,48 @@ impl<M: Manager> Pool<M> {
             }
         }
         self.retire(expired, |m, n| m.reaped(n));
-        self.keep_alive(due);
+        self.check_health(due);
     }
 
-    /// Sends keepalives on connections taken off the idle lists, with no
-    /// lock held, and puts back those that are still fine. While out, a
-    /// connection still counts as live, so no bound can be exceeded.
-    fn keep_alive(&self, due: DueList<M>) {
+    /// Health-checks connections taken off the idle lists, with no lock
+    /// held, and puts back those that passed. While out, a connection
+    /// still counts as live, so no bound can be exceeded. Once the pool
+    /// closes the rest are dropped unchecked, so shutdown waits for one
+    /// check at most.
+    fn check_health(&self, due: DueList<M>) {
         for (slot, mut idle) in due {
-            if self.inner.manager.keepalive(&mut idle.conn) {
+            if self.inner.closed.load(Ordering::Acquire) {
+                self.forget(&slot, idle.conn);
+                continue;
+            }
+            self.inner.metrics.health_checked();
+            if self.inner.manager.check_health(&mut idle.conn) {
                 idle.checked = Instant::now();
-                let mut state = slot.state.lock();
-                // Oldest first: keep the stack ordered by last use.
-                let at = state.idle.partition_point(|i| i.since <= idle.since);
-                state.idle.insert(at, idle);
-                drop(state);
-                slot.ready.notify_one();
-                self.wake_capacity_waiters();
+                self.put_back_idle(&slot, idle);
             } else {
+                self.inner.metrics.health_failed();
                 self.inner.metrics.discarded();
                 self.forget(&slot, idle.conn);
             }
         }
+    }
+
+    /// Returns a checked connection to its host's idle list, in order of
+    /// last use, unless the pool closed meanwhile: `close` drains a slot
+    /// after setting the flag, so looking under the slot lock cannot
+    /// leave a connection behind.
+    fn put_back_idle(&self, slot: &Arc<SlotOf<M>>, idle: Idle<M::Conn>) {
+        let mut state = slot.state.lock();
+        if self.inner.closed.load(Ordering::Acquire) {
+            drop(state);
+            self.forget(slot, idle.conn);
+            return;
+        }
+        let at = state.idle.partition_point(|i| i.since <= idle.since);
+        state.idle.insert(at, idle);
+        drop(state);
+        slot.ready.notify_one();
+        self.wake_capacity_waiters();
     }
 
     fn retire(&self, conns: Vec<M::Conn>, count: impl Fn(&Metrics, usize)) {
@@ -596,6 +630,68 @@ impl<M: Manager> Pool<M> {
             }
         }
         self.retire(idle, |m, n| (0..n).for_each(|_| m.discarded()));
+    }
+}
+
+/// Warming: connections opened ahead of demand, only into room that is
+/// free right now, so that warming can never cost a request anything.
+impl<M: Manager> Pool<M> {
+    /// Opens one connection to `key` and keeps it idle, unless the host
+    /// already has one (idle, busy or being opened) or the pool is at its
+    /// bound: warming never evicts, never waits for capacity and stays
+    /// within the per-host and handshake caps. Returns whether it opened
+    /// a connection.
+    pub fn warm(&self, key: &M::Key, deadline: Instant) -> Result<bool, PoolError<M::Error>> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(PoolError::Closed);
+        }
+        let slot = self.slot(key);
+        if !self.reserve_for_warming(&slot) {
+            return Ok(false);
+        }
+        let result = self.inner.manager.connect(key, deadline);
+        let mut state = slot.state.lock();
+        state.connecting -= 1;
+        match result {
+            Ok(conn) => {
+                drop(state);
+                self.inner.metrics.connected();
+                self.inner.metrics.warmed();
+                self.check_in(&slot, conn);
+                // Requests held back by the handshake cap may start their
+                // own connects now, not only the one that takes this.
+                slot.ready.notify_all();
+                Ok(true)
+            }
+            Err(e) => {
+                state.live -= 1;
+                state.failures += 1;
+                state.last_error = Some(e.clone());
+                drop(state);
+                slot.ready.notify_all();
+                self.inner.metrics.connect_failed();
+                self.release_capacity();
+                Err(PoolError::Connect(e))
+            }
+        }
+    }
+
+    /// Takes a place for a warming connect if the host has no connection
+    /// at all and the global bound has room without evicting anyone. With
+    /// none live, one connect is within any per-host and handshake cap.
+    fn reserve_for_warming(&self, slot: &Arc<SlotOf<M>>) -> bool {
+        let mut state = slot.state.lock();
+        if state.live > 0 || !self.try_reserve() {
+            return false;
+        }
+        state.live += 1;
+        state.connecting += 1;
+        true
+    }
+
+    /// Whether the pool has been closed (shutdown has begun).
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::Acquire)
     }
 }
 

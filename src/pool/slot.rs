@@ -12,7 +12,7 @@ pub(crate) struct Idle<C> {
     pub conn: C,
     /// When it was last used; the idle timeout counts from here.
     pub since: Instant,
-    /// When it was last idle-checked (keepalive); `since` at first.
+    /// When it was last health-checked; `since` at first.
     pub checked: Instant,
 }
 

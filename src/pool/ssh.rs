@@ -4,7 +4,13 @@ use super::Manager;
 use crate::config::Inventory;
 use crate::ssh::{self, ConnectOptions, ErrorKind, SshError, SshSession};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// How long an idle session may take to answer a health check. A healthy
+/// one answers in well under a millisecond on a LAN and in one round trip
+/// on a WAN; the reaper checks sessions one after another, so this also
+/// bounds how long one silent host delays the others (and shutdown).
+const HEALTH_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub struct SshManager {
     inventory: Arc<Inventory>,
@@ -40,8 +46,14 @@ impl Manager for SshManager {
         conn.is_alive()
     }
 
-    fn keepalive(&self, conn: &mut SshSession) -> bool {
-        conn.keepalive()
+    fn check_health(&self, conn: &mut SshSession) -> bool {
+        match conn.check_health(HEALTH_CHECK_TIMEOUT) {
+            Ok(()) => true,
+            Err(e) => {
+                log::warn!("idle SSH session failed its health check and is dropped: {e}");
+                false
+            }
+        }
     }
 
     fn close(&self, conn: SshSession) {

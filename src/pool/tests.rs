@@ -17,8 +17,8 @@ struct Fake {
     connect_delay: Duration,
     fail_hosts: Mutex<HashSet<String>>,
     dead: AtomicBool,
-    keepalives: AtomicUsize,
-    keepalive_fails: AtomicBool,
+    health_checks: AtomicUsize,
+    health_fails: AtomicBool,
 }
 
 struct FakeConn {
@@ -45,9 +45,9 @@ impl Manager for Arc<Fake> {
         !self.dead.swap(false, Ordering::SeqCst)
     }
 
-    fn keepalive(&self, _conn: &mut FakeConn) -> bool {
-        self.keepalives.fetch_add(1, Ordering::SeqCst);
-        !self.keepalive_fails.load(Ordering::SeqCst)
+    fn check_health(&self, _conn: &mut FakeConn) -> bool {
+        self.health_checks.fetch_add(1, Ordering::SeqCst);
+        !self.health_fails.load(Ordering::SeqCst)
     }
 
     fn close(&self, _conn: FakeConn) {
@@ -62,7 +62,7 @@ fn config(max_size: usize, per_host: usize) -> PoolConfig {
         max_per_host: per_host,
         max_handshakes_per_host: 2,
         idle_timeout: Duration::from_secs(60),
-        keepalive_every: Duration::from_secs(60),
+        health_check_every: Duration::from_secs(60),
     }
 }
 
@@ -326,22 +326,210 @@ fn a_cold_host_gets_at_most_two_handshakes_at_once_and_its_per_host_limit() {
 }
 
 #[test]
-fn idle_connections_get_keepalives_and_dead_ones_are_dropped() {
+fn idle_connections_get_health_checks_and_failing_ones_are_dropped() {
     let mut cfg = config(10, 4);
-    cfg.keepalive_every = Duration::from_millis(10);
+    cfg.health_check_every = Duration::from_millis(10);
     let (pool, _t, fake) = pool_with(Fake::default(), cfg);
     drop(pool.get(&"a".to_string(), soon()).unwrap());
     std::thread::sleep(Duration::from_millis(20));
     pool.reap_idle();
-    assert_eq!(fake.keepalives.load(Ordering::SeqCst), 1);
+    assert_eq!(fake.health_checks.load(Ordering::SeqCst), 1);
     assert!(
         pool.get(&"a".to_string(), soon()).unwrap().was_reused(),
-        "kept after a good keepalive"
+        "kept after a good health check"
     );
     std::thread::sleep(Duration::from_millis(20));
-    fake.keepalive_fails.store(true, Ordering::SeqCst);
+    fake.health_fails.store(true, Ordering::SeqCst);
     pool.reap_idle();
     wait_for("the dead connection to be closed", || {
+        fake.closes.load(Ordering::SeqCst) == 1 && pool.live() == 0
+    });
+}
+
+#[test]
+fn warming_opens_one_idle_connection_that_a_later_get_reuses() {
+    let (pool, _t, fake) = pool_with(Fake::default(), config(10, 4));
+    let a = "a".to_string();
+    assert!(pool.warm(&a, soon()).unwrap());
+    assert_eq!(pool.live(), 1);
+    assert_eq!(pool.metrics().warmed, 1);
+    let stats = pool.host_stats();
+    assert_eq!((stats[0].live, stats[0].idle), (1, 1), "{stats:?}");
+    assert!(pool.get(&a, soon()).unwrap().was_reused());
+    assert_eq!(fake.connects.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn warming_a_host_that_has_a_connection_does_nothing() {
+    let (pool, _t, fake) = pool_with(Fake::default(), config(10, 4));
+    let a = "a".to_string();
+    let busy = pool.get(&a, soon()).unwrap();
+    assert!(!pool.warm(&a, soon()).unwrap(), "a busy one counts");
+    drop(busy);
+    assert!(!pool.warm(&a, soon()).unwrap(), "an idle one counts");
+    assert_eq!(fake.connects.load(Ordering::SeqCst), 1);
+    assert_eq!(pool.metrics().warmed, 0);
+}
+
+#[test]
+fn warming_at_the_bound_never_evicts_or_waits() {
+    let (pool, _t, fake) = pool_with(Fake::default(), config(2, 4));
+    drop(pool.get(&"a".to_string(), soon()).unwrap());
+    drop(pool.get(&"b".to_string(), soon()).unwrap());
+    // An already-passed deadline: warming must not wait for room either.
+    assert!(!pool.warm(&"c".to_string(), Instant::now()).unwrap());
+    assert_eq!(pool.live(), 2);
+    assert_eq!(pool.metrics().evictions, 0);
+    assert_eq!(fake.connects.load(Ordering::SeqCst), 2);
+    assert!(pool.get(&"a".to_string(), soon()).unwrap().was_reused());
+}
+
+#[test]
+fn warming_stays_within_the_per_host_limit_and_a_full_host_is_left_alone() {
+    let (pool, _t, fake) = pool_with(Fake::default(), config(10, 1));
+    let a = "a".to_string();
+    assert!(pool.warm(&a, soon()).unwrap());
+    assert!(!pool.warm(&a, soon()).unwrap());
+    let held = pool.get(&a, soon()).unwrap();
+    assert!(held.was_reused());
+    assert!(!pool.warm(&a, soon()).unwrap());
+    assert_eq!(pool.host_stats()[0].live, 1);
+    assert_eq!(fake.connects.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_failed_warming_connect_frees_its_place() {
+    let fake = Fake::default();
+    fake.fail_hosts.lock().insert("down".to_string());
+    let (pool, _t, _fake) = pool_with(fake, config(10, 4));
+    let err = pool.warm(&"down".to_string(), soon()).unwrap_err();
+    assert!(err.to_string().contains("connection refused"), "{err}");
+    assert_eq!(pool.live(), 0);
+    assert_eq!(pool.metrics().connect_failures, 1);
+}
+
+#[test]
+fn a_closed_pool_refuses_to_warm() {
+    let (pool, _t, fake) = pool_with(Fake::default(), config(10, 4));
+    pool.close();
+    assert!(matches!(
+        pool.warm(&"a".to_string(), soon()),
+        Err(PoolError::Closed)
+    ));
+    assert_eq!(fake.connects.load(Ordering::SeqCst), 0);
+}
+
+/// Starts `n` requests to `host` that each hold their connection until
+/// all `n` have one (or the wait runs out); returns whether each got one.
+fn hold_together(pool: &Pool<Arc<Fake>>, host: &str, n: usize) -> Vec<bool> {
+    let holding = Arc::new(AtomicUsize::new(0));
+    let handles: Vec<_> = (0..n)
+        .map(|_| {
+            let (pool, holding, host) = (pool.clone(), Arc::clone(&holding), host.to_string());
+            std::thread::spawn(move || {
+                let Ok(conn) = pool.get(&host, Instant::now() + Duration::from_secs(5)) else {
+                    return false;
+                };
+                holding.fetch_add(1, Ordering::SeqCst);
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while holding.load(Ordering::SeqCst) < n && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                drop(conn);
+                true
+            })
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
+#[test]
+fn concurrent_requests_to_a_cold_host_get_a_connection_each_up_to_its_limit() {
+    let fake = Fake {
+        connect_delay: Duration::from_millis(20),
+        ..Fake::default()
+    };
+    // Handshake cap 2: two of the four wait for a handshake to finish,
+    // then start their own.
+    let (pool, _t, fake) = pool_with(fake, config(100, 4));
+    assert_eq!(hold_together(&pool, "cold", 4), vec![true; 4]);
+    assert_eq!(fake.connects.load(Ordering::SeqCst), 4);
+    assert_eq!(fake.peak.load(Ordering::SeqCst), 4);
+}
+
+#[test]
+fn a_request_held_back_by_the_handshake_cap_connects_when_the_handshake_ends() {
+    let fake = Fake {
+        connect_delay: Duration::from_millis(20),
+        ..Fake::default()
+    };
+    let mut cfg = config(100, 3);
+    cfg.max_handshakes_per_host = 1;
+    let (pool, _t, fake) = pool_with(fake, cfg);
+    assert_eq!(hold_together(&pool, "cold", 3), vec![true; 3]);
+    assert_eq!(fake.connects.load(Ordering::SeqCst), 3);
+}
+
+#[test]
+fn requests_waiting_on_a_warming_connect_all_proceed_when_it_ends() {
+    let fake = Fake {
+        connect_delay: Duration::from_millis(50),
+        ..Fake::default()
+    };
+    let mut cfg = config(100, 4);
+    cfg.max_handshakes_per_host = 1;
+    let (pool, _t, fake) = pool_with(fake, cfg);
+    let warmer = {
+        let pool = pool.clone();
+        std::thread::spawn(move || pool.warm(&"a".to_string(), soon()))
+    };
+    wait_for("the warming connect to start", || {
+        pool.host_stats().first().is_some_and(|s| s.connecting == 1)
+    });
+    // Both wait behind the warming handshake; one takes its connection,
+    // the other must connect its own instead of waiting for a return.
+    assert_eq!(hold_together(&pool, "a", 2), vec![true; 2]);
+    assert!(warmer.join().unwrap().unwrap());
+    assert_eq!(fake.connects.load(Ordering::SeqCst), 2);
+    assert_eq!(pool.metrics().hits, 1);
+}
+
+#[test]
+fn a_failed_health_check_drops_the_session_and_the_next_get_connects_anew() {
+    let mut cfg = config(10, 4);
+    cfg.health_check_every = Duration::from_millis(10);
+    let (pool, _t, fake) = pool_with(Fake::default(), cfg);
+    let a = "a".to_string();
+    drop(pool.get(&a, soon()).unwrap());
+    std::thread::sleep(Duration::from_millis(20));
+    fake.health_fails.store(true, Ordering::SeqCst);
+    pool.reap_idle();
+    let m = pool.metrics();
+    assert_eq!((m.health_checks, m.health_failures), (1, 1));
+    let conn = pool.get(&a, soon()).unwrap();
+    assert!(!conn.was_reused());
+    assert_eq!(fake.connects.load(Ordering::SeqCst), 2);
+    wait_for("the failed session to be closed", || {
+        fake.closes.load(Ordering::SeqCst) == 1 && pool.live() == 1
+    });
+}
+
+#[test]
+fn health_checks_are_not_run_once_the_pool_closes() {
+    let mut cfg = config(10, 4);
+    cfg.health_check_every = Duration::from_millis(10);
+    let (pool, _t, fake) = pool_with(Fake::default(), cfg);
+    drop(pool.get(&"a".to_string(), soon()).unwrap());
+    std::thread::sleep(Duration::from_millis(20));
+    let due = {
+        let slot = pool.slot(&"a".to_string());
+        let idle = slot.state.lock().idle.pop().unwrap();
+        vec![(slot, idle)]
+    };
+    pool.close();
+    pool.check_health(due);
+    assert_eq!(fake.health_checks.load(Ordering::SeqCst), 0);
+    wait_for("the unchecked session to be closed", || {
         fake.closes.load(Ordering::SeqCst) == 1 && pool.live() == 0
     });
 }

@@ -91,14 +91,36 @@ impl SshSession {
         }
     }
 
-    /// Sends an SSH keepalive (a global request the server ignores), so
-    /// that idle connections are not dropped by firewalls or sshd's
-    /// ClientAliveInterval; false when the connection is gone.
-    pub fn keepalive(&mut self) -> bool {
-        self.session.set_timeout(1000);
-        let sent = self.is_alive() && self.session.keepalive_send().is_ok();
+    /// Proves with one SFTP round trip (opening the SFTP channel first if
+    /// the session has none) that the server still answers, each call
+    /// bounded by `timeout`; the usual call timeout is restored after. A
+    /// socket peek cannot tell a peer that vanished without a FIN or RST
+    /// from one with nothing to say; only an unanswered request can.
+    pub fn check_health(&mut self, timeout: Duration) -> Result<(), SshError> {
+        if !self.is_alive() {
+            return Err(SshError::new(
+                ErrorKind::Disconnected,
+                format!("{}: the server closed the connection", self.label),
+            ));
+        }
+        self.session.set_timeout(millis(timeout));
+        let result = self.stat_home();
         self.set_call_timeout(None);
-        sent
+        result
+    }
+
+    fn stat_home(&mut self) -> Result<(), SshError> {
+        let label = self.label.clone();
+        match self.sftp()?.stat(std::path::Path::new(".")) {
+            Ok(_) => Ok(()),
+            // A status reply (say, the home directory is missing) is
+            // still an answer: the connection works.
+            Err(e) if matches!(e.code(), ssh2::ErrorCode::SFTP(_)) => Ok(()),
+            Err(e) => Err(from_ssh2(
+                &format!("{label}: health check (SFTP stat of the login directory)"),
+                &e,
+            )),
+        }
     }
 
     /// Marks the session as unfit for reuse (e.g. a command was cut off
