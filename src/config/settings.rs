@@ -19,7 +19,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("SCOUT_MAX_CONNECTIONS_PER_HOST", "4", "live SSH connections to one host"),
     ("SCOUT_MAX_HANDSHAKES_PER_HOST", "2", "SSH handshakes in progress to one host at once"),
     ("SCOUT_WORKERS", "16", "request concurrency limit (worker threads, 1 to 1024)"),
-    ("SCOUT_QUICK_WORKERS", "4", "workers reserved for quick requests (reads, listings, stats, finds, diffs), so long commands and transfers never hold them all; the others take quick requests first. 0 to SCOUT_WORKERS-1; default SCOUT_WORKERS/4, at least 1 (0 when SCOUT_WORKERS=1)"),
+    ("SCOUT_QUICK_WORKERS", "4", "workers kept for quick requests (reads, listings, finds, diffs); the others take quick requests first, then commands and transfers. 0 to SCOUT_WORKERS-1; by default SCOUT_WORKERS/4, at least 1 (0 when SCOUT_WORKERS=1)"),
     ("SCOUT_QUEUE_SIZE", "256", "requests waiting for a worker, per lane (quick requests; commands and transfers); beyond that, new ones get \"server busy\""),
     ("SCOUT_SHUTDOWN_GRACE", "5", "seconds in-flight requests get to finish on shutdown"),
     ("SCOUT_ALLOWLIST", "unset", "comma-separated host aliases (globs allowed) to keep"),
