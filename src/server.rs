@@ -117,8 +117,12 @@ fn connect_options(s: &Settings) -> ConnectOptions {
 /// Serves MCP on stdin/stdout until end of input or a signal.
 pub fn serve(settings: Settings) -> Result<(), String> {
     let grace = settings.shutdown_grace;
-    let executor =
-        Arc::new(Executor::new(settings.workers, settings.queue_size).map_err(|e| e.to_string())?);
+    let executor = Executor::new(
+        settings.workers,
+        settings.quick_workers,
+        settings.queue_size,
+    );
+    let executor = Arc::new(executor.map_err(|e| e.to_string())?);
     let core = build_core(settings)?;
     let (outbox, _writer) =
         transport::start_writer(std::io::stdout()).map_err(|e| e.to_string())?;

@@ -20,7 +20,8 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("SCOUT_MAX_CONNECTIONS_PER_HOST", "4", "live SSH connections to one host"),
     ("SCOUT_MAX_HANDSHAKES_PER_HOST", "2", "SSH handshakes in progress to one host at once"),
     ("SCOUT_WORKERS", "16", "request concurrency limit (worker threads, 1 to 1024)"),
-    ("SCOUT_QUEUE_SIZE", "256", "requests waiting for a worker; beyond that, new ones get \"server busy\""),
+    ("SCOUT_QUICK_WORKERS", "4", "workers kept for quick requests (reads, listings, finds, diffs); the others take quick requests first, then commands and transfers. 0 to SCOUT_WORKERS-1; by default SCOUT_WORKERS/4, at least 1 (0 when SCOUT_WORKERS=1)"),
+    ("SCOUT_QUEUE_SIZE", "256", "requests waiting for a worker, per lane (quick requests; commands and transfers); beyond that, new ones get \"server busy\""),
     ("SCOUT_SHUTDOWN_GRACE", "5", "seconds in-flight requests get to finish on shutdown"),
     ("SCOUT_ALLOWLIST", "unset", "comma-separated host aliases (globs allowed) to keep"),
     ("SCOUT_BLOCKLIST", "unset", "comma-separated host aliases (globs allowed) to drop"),
@@ -55,6 +56,8 @@ pub struct Settings {
     pub max_connections_per_host: usize,
     pub max_handshakes_per_host: usize,
     pub workers: usize,
+    /// Workers that take only quick requests; always fewer than `workers`.
+    pub quick_workers: usize,
     pub queue_size: usize,
     pub shutdown_grace: Duration,
     pub allowlist: Option<Vec<String>>,
@@ -78,6 +81,7 @@ impl Settings {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
         let env = Lookup::new(&get);
         let home = env.value("HOME").map_or_else(home_dir, PathBuf::from);
+        let workers = env.count("SCOUT_WORKERS", 16, 1, Some(1024))?;
         Ok(Settings {
             ssh_config: env.path("SCOUT_SSH_CONFIG", &home, ".ssh/config"),
             known_hosts: env.known_hosts(&home),
@@ -91,7 +95,8 @@ impl Settings {
             max_pool_size: env.count("SCOUT_MAX_POOL_SIZE", 100, 1, None)?,
             max_connections_per_host: env.count("SCOUT_MAX_CONNECTIONS_PER_HOST", 4, 1, None)?,
             max_handshakes_per_host: env.count("SCOUT_MAX_HANDSHAKES_PER_HOST", 2, 1, None)?,
-            workers: env.count("SCOUT_WORKERS", 16, 1, Some(1024))?,
+            workers,
+            quick_workers: env.quick_workers(workers)?,
             queue_size: env.count("SCOUT_QUEUE_SIZE", 256, 1, None)?,
             shutdown_grace: env.seconds("SCOUT_SHUTDOWN_GRACE", 5.0, true)?,
             allowlist: Some(env.list("SCOUT_ALLOWLIST")).filter(|l| !l.is_empty()),
@@ -121,6 +126,7 @@ impl Settings {
             max_connections_per_host: 4,
             max_handshakes_per_host: 2,
             workers: 16,
+            quick_workers: 4,
             queue_size: 256,
             shutdown_grace: Duration::from_secs(5),
             allowlist: None,
@@ -195,6 +201,18 @@ impl<'a, F: Fn(&str) -> Option<String>> Lookup<'a, F> {
             let expected = format!("a number of seconds {op} 0 (fractions allowed)");
             invalid(name, v.as_deref().unwrap_or_default(), &expected)
         })
+    }
+
+    /// Must leave at least one worker for commands and transfers.
+    fn quick_workers(&self, workers: usize) -> Result<usize, ConfigError> {
+        let most = workers - 1;
+        let default = (workers / 4).clamp(1, 1024).min(most);
+        self.count("SCOUT_QUICK_WORKERS", default, 0, Some(most))
+            .map_err(|e| {
+                ConfigError(format!(
+                    "{e}: fewer than SCOUT_WORKERS={workers}, so that commands and transfers keep at least one worker"
+                ))
+            })
     }
 
     fn list(&self, name: &str) -> Vec<String> {
@@ -277,6 +295,7 @@ mod tests {
         assert_eq!(s.max_connections_per_host, 4);
         assert_eq!(s.max_handshakes_per_host, 2);
         assert_eq!(s.workers, 16);
+        assert_eq!(s.quick_workers, 4);
         assert_eq!(s.queue_size, 256);
         assert_eq!(s.shutdown_grace, Duration::from_secs(5));
         assert_eq!(s.allowlist, None);
@@ -473,5 +492,36 @@ mod tests {
     fn allowlist_of_only_separators_is_unset() {
         let s = with(&[("SCOUT_ALLOWLIST", " , ,")]).unwrap();
         assert_eq!(s.allowlist, None);
+    }
+
+    #[test]
+    fn quick_workers_default_to_a_quarter_and_leave_one_for_bulk() {
+        let quick = |workers: &str| with(&[("SCOUT_WORKERS", workers)]).unwrap().quick_workers;
+        assert_eq!(quick("1"), 0);
+        assert_eq!(quick("2"), 1);
+        assert_eq!(quick("3"), 1);
+        assert_eq!(quick("16"), 4);
+        assert_eq!(quick("1024"), 256);
+        let s = with(&[("SCOUT_WORKERS", "3"), ("SCOUT_QUICK_WORKERS", "2")]).unwrap();
+        assert_eq!(s.quick_workers, 2);
+        let s = with(&[("SCOUT_QUICK_WORKERS", "0")]).unwrap();
+        assert_eq!(s.quick_workers, 0);
+    }
+
+    #[test]
+    fn quick_workers_must_be_fewer_than_workers() {
+        let why =
+            "fewer than SCOUT_WORKERS=4, so that commands and transfers keep at least one worker";
+        for value in ["4", "5", "-1", "x"] {
+            let e = with(&[("SCOUT_WORKERS", "4"), ("SCOUT_QUICK_WORKERS", value)]).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "SCOUT_QUICK_WORKERS=\"{value}\": expected a whole number from 0 to 3: {why}"
+                )
+            );
+        }
+        let e = with(&[("SCOUT_WORKERS", "1"), ("SCOUT_QUICK_WORKERS", "1")]).unwrap_err();
+        assert!(e.to_string().contains("from 0 to 0"), "{e}");
     }
 }

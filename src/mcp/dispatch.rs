@@ -7,8 +7,8 @@ use super::tools;
 use super::transport::Outbox;
 use crate::cancel::CancelToken;
 use crate::resources::{self, ResourceError};
-use crate::scout::{RunContext, Scout};
-use crate::workers::{Executor, Rejected};
+use crate::scout::{Mode, RunContext, Scout};
+use crate::workers::{Executor, Lane, Rejected};
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -227,7 +227,8 @@ impl Dispatcher {
         let scout = Arc::clone(&self.scout);
         let ctx = self.run_context(params);
         let cancel = ctx.cancel.clone();
-        self.submit(id, cancel, move || {
+        let lane = lane_of(request.mode());
+        self.submit(id, lane, cancel, move || {
             Ok(era.finish(tools::result(scout.run(&request, &ctx))))
         });
     }
@@ -270,22 +271,27 @@ impl Dispatcher {
             return self.reply(&id, Err((jsonrpc::INVALID_PARAMS, message)));
         };
         let scout = Arc::clone(&self.scout);
-        self.submit(id, CancelToken::new(), move || {
-            match resources::read(&scout, &uri) {
+        let lane = lane_of(resources::mode_of(&uri));
+        self.submit(
+            id,
+            lane,
+            CancelToken::new(),
+            move || match resources::read(&scout, &uri) {
                 Ok(text) => Ok(era.finish(
                     json!({"contents": [{"uri": uri, "mimeType": "text/plain", "text": text}]}),
                 )),
                 Err(ResourceError::NotFound(m)) => Err((jsonrpc::RESOURCE_NOT_FOUND, m)),
                 Err(ResourceError::Failed(m)) => Err((jsonrpc::INTERNAL_ERROR, m)),
-            }
-        });
+            },
+        );
     }
 
     /// Runs `work` on a worker and sends its answer; refuses at once when
-    /// every worker is busy and the queue is full.
+    /// every worker is busy and the lane's queue is full.
     fn submit(
         &self,
         id: Value,
+        lane: Lane,
         cancel: CancelToken,
         work: impl FnOnce() -> Result<Value, (i64, String)> + Send + 'static,
     ) {
@@ -308,7 +314,7 @@ impl Dispatcher {
                 Err((code, m)) => jsonrpc::error(&reply_id, code, &m),
             });
         });
-        let rejected = self.executor.try_submit(job);
+        let rejected = self.executor.try_submit(job, lane);
         if rejected.is_err() {
             self.in_flight.finish(&id);
         }
@@ -316,9 +322,10 @@ impl Dispatcher {
             Ok(()) => {}
             Err(Rejected::Busy) => {
                 let message = format!(
-                    "Server busy: {} requests running and {} queued; retry shortly",
+                    "Server busy: {} requests running and {} {} requests queued; retry shortly",
                     self.executor.running(),
-                    self.executor.queued()
+                    self.executor.queued_in(lane),
+                    lane_words(lane)
                 );
                 self.reply(&id, Err((jsonrpc::SERVER_BUSY, message)));
             }
@@ -327,6 +334,23 @@ impl Dispatcher {
                 self.reply(&id, Err((jsonrpc::SERVER_BUSY, message)));
             }
         }
+    }
+}
+
+/// Commands, broadcasts and transfers may hold a worker for as long as
+/// their timeouts allow; they must not keep reads from getting one.
+fn lane_of(mode: Mode) -> Lane {
+    if mode.is_bulk() {
+        Lane::Bulk
+    } else {
+        Lane::Quick
+    }
+}
+
+fn lane_words(lane: Lane) -> &'static str {
+    match lane {
+        Lane::Quick => "quick",
+        Lane::Bulk => "command/transfer",
     }
 }
 

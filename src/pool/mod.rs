@@ -14,6 +14,9 @@
 //! * `max_per_host` connections per host, `max_handshakes_per_host`
 //!   connects in flight per host (sshd drops unauthenticated connections
 //!   beyond `MaxStartups`).
+//! * Bulk check-outs ([`Use::Bulk`]: long commands, transfers) hold at
+//!   most `max_per_host - 1` of a host's connections, so a quick one
+//!   never waits behind them.
 //!
 //! Idle connections older than `idle_timeout` are closed by a reaper
 //! thread, which also health-checks idle connections (a round trip, with
@@ -28,7 +31,7 @@ pub mod ssh;
 
 pub use manager::Manager;
 pub use metrics::MetricsSnapshot;
-pub use slot::HostStats;
+pub use slot::{HostStats, Use};
 
 use crossbeam_channel::{Receiver, Sender};
 use lru::LruCache;
@@ -84,7 +87,9 @@ impl<E: fmt::Display> fmt::Display for PoolError<E> {
             PoolError::Timeout { host } => write!(
                 f,
                 "{host}: no SSH connection became free before the deadline \
-                 (all connections to it are busy, or the pool is at its bound)"
+                 (all connections to it are busy, or the one kept for quick \
+                 reads is all that is left to a command or transfer, or the \
+                 pool is at its bound)"
             ),
             PoolError::Closed => write!(f, "the server is shutting down"),
         }
@@ -206,15 +211,26 @@ impl<M: Manager> Pool<M> {
             .clamp(Duration::from_millis(50), Duration::from_secs(5))
     }
 
-    /// Checks out a connection to `key`, opening one if needed, waiting at
-    /// most until `deadline`.
+    /// Checks out a connection to `key` for quick work, opening one if
+    /// needed, waiting at most until `deadline`.
     pub fn get(&self, key: &M::Key, deadline: Instant) -> Result<Pooled<M>, PoolError<M::Error>> {
+        self.get_for(key, deadline, Use::Quick)
+    }
+
+    /// [`Pool::get`] for `purpose`: a bulk check-out waits rather than
+    /// take a host's last connection (see [`Use`]).
+    pub fn get_for(
+        &self,
+        key: &M::Key,
+        deadline: Instant,
+        purpose: Use,
+    ) -> Result<Pooled<M>, PoolError<M::Error>> {
         loop {
             if self.inner.closed.load(Ordering::Acquire) {
                 return Err(PoolError::Closed);
             }
             let slot = self.slot(key);
-            match self.try_take(key, &slot, deadline)? {
+            match self.try_take(key, &slot, deadline, purpose)? {
                 Some(pooled) => return Ok(pooled),
                 None => continue,
             }
@@ -229,20 +245,27 @@ impl<M: Manager> Pool<M> {
         key: &M::Key,
         slot: &Arc<SlotOf<M>>,
         deadline: Instant,
+        purpose: Use,
     ) -> Result<Option<Pooled<M>>, PoolError<M::Error>> {
         let inner = &self.inner;
         let mut state = slot.state.lock();
-        if let Some(idle) = state.idle.pop() {
+        let allowed = state.may_claim(purpose, inner.config.max_per_host);
+        if let Some(idle) = allowed.then(|| state.idle.pop()).flatten() {
+            state.claim(purpose);
             drop(state);
-            return Ok(self.check_idle(slot, idle.conn));
+            return Ok(self.check_idle(slot, idle.conn, purpose));
         }
         let cfg = &inner.config;
-        if state.live < cfg.max_per_host && state.connecting < cfg.max_handshakes_per_host {
+        if allowed
+            && state.live < cfg.max_per_host
+            && state.connecting < cfg.max_handshakes_per_host
+        {
             if self.try_reserve() {
                 state.live += 1;
                 state.connecting += 1;
+                state.claim(purpose);
                 drop(state);
-                return self.open(key, slot, deadline).map(Some);
+                return self.open(key, slot, deadline, purpose).map(Some);
             }
             drop(state);
             // A connection already being closed will free a place; only
@@ -254,10 +277,13 @@ impl<M: Manager> Pool<M> {
             return Ok(None);
         }
         let failures_before = state.failures;
+        let bulk = usize::from(purpose == Use::Bulk);
         state.waiters += 1;
+        slot.bulk_waiters.fetch_add(bulk, Ordering::SeqCst);
         let timed_out = slot.ready.wait_until(&mut state, deadline).timed_out();
+        slot.bulk_waiters.fetch_sub(bulk, Ordering::SeqCst);
         state.waiters -= 1;
-        if state.idle.is_empty() {
+        if state.idle.is_empty() || !state.may_claim(purpose, self.inner.config.max_per_host) {
             // Share a failed connect's error only when the host has no
             // established connection: then it is down, and trying again at
             // once would only hammer it. A host with connections up (busy
@@ -276,11 +302,24 @@ impl<M: Manager> Pool<M> {
         Ok(None)
     }
 
-    fn check_idle(&self, slot: &Arc<SlotOf<M>>, mut conn: M::Conn) -> Option<Pooled<M>> {
+    /// Gives back a bulk claim whose connection is going away or back.
+    fn release_bulk(&self, slot: &Arc<SlotOf<M>>) {
+        slot.state.lock().bulk_busy -= 1;
+    }
+
+    fn check_idle(
+        &self,
+        slot: &Arc<SlotOf<M>>,
+        mut conn: M::Conn,
+        purpose: Use,
+    ) -> Option<Pooled<M>> {
         if self.inner.manager.is_alive(&mut conn) {
             self.inner.metrics.hit();
             slot.touch(self.now_ms());
-            return Some(self.guard(slot, conn, true));
+            return Some(self.guard(slot, conn, true, purpose));
+        }
+        if purpose == Use::Bulk {
+            self.release_bulk(slot);
         }
         self.inner.metrics.discarded();
         self.forget(slot, conn);
@@ -292,6 +331,7 @@ impl<M: Manager> Pool<M> {
         key: &M::Key,
         slot: &Arc<SlotOf<M>>,
         deadline: Instant,
+        purpose: Use,
     ) -> Result<Pooled<M>, PoolError<M::Error>> {
         let result = self.inner.manager.connect(key, deadline);
         let mut state = slot.state.lock();
@@ -303,10 +343,11 @@ impl<M: Manager> Pool<M> {
                 slot.ready.notify_all();
                 self.inner.metrics.connected();
                 slot.touch(self.now_ms());
-                Ok(self.guard(slot, conn, false))
+                Ok(self.guard(slot, conn, false, purpose))
             }
             Err(e) => {
                 state.live -= 1;
+                state.bulk_busy -= usize::from(purpose == Use::Bulk);
                 state.failures += 1;
                 state.last_error = Some(e.clone());
                 drop(state);
@@ -318,13 +359,14 @@ impl<M: Manager> Pool<M> {
         }
     }
 
-    fn guard(&self, slot: &Arc<SlotOf<M>>, conn: M::Conn, reused: bool) -> Pooled<M> {
+    fn guard(&self, slot: &Arc<SlotOf<M>>, conn: M::Conn, reused: bool, purpose: Use) -> Pooled<M> {
         Pooled {
             conn: Some(conn),
             slot: Arc::clone(slot),
             pool: self.clone(),
             broken: false,
             reused,
+            bulk: purpose == Use::Bulk,
         }
     }
 
@@ -441,7 +483,7 @@ impl<M: Manager> Pool<M> {
         let oldest = state.idle.remove(0);
         state.live -= 1;
         drop(state);
-        victim.ready.notify_one();
+        victim.wake_one();
         self.inner.metrics.evicted();
         self.send_to_closer(oldest.conn);
         true
@@ -453,7 +495,7 @@ impl<M: Manager> Pool<M> {
             let mut state = slot.state.lock();
             state.live -= 1;
         }
-        slot.ready.notify_one();
+        slot.wake_one();
         self.send_to_closer(conn);
     }
 
@@ -480,7 +522,7 @@ impl<M: Manager> Pool<M> {
             since: now,
             checked: now,
         });
-        slot.ready.notify_one();
+        slot.wake_one();
         self.wake_capacity_waiters();
     }
 
@@ -560,7 +602,7 @@ impl<M: Manager> Pool<M> {
         let at = state.idle.partition_point(|i| i.since <= idle.since);
         state.idle.insert(at, idle);
         drop(state);
-        slot.ready.notify_one();
+        slot.wake_one();
         self.wake_capacity_waiters();
     }
 
@@ -723,6 +765,8 @@ pub struct Pooled<M: Manager> {
     pool: Pool<M>,
     broken: bool,
     reused: bool,
+    /// Counts against the host's bulk limit until dropped.
+    bulk: bool,
 }
 
 impl<M: Manager> Pooled<M> {
@@ -761,6 +805,10 @@ impl<M: Manager> Drop for Pooled<M> {
         let Some(conn) = self.conn.take() else {
             return;
         };
+        // Before the check-in, whose wake-up then finds the claim gone.
+        if self.bulk {
+            self.pool.release_bulk(&self.slot);
+        }
         if self.broken {
             self.pool.inner.metrics.discarded();
             self.pool.forget(&self.slot, conn);

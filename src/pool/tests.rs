@@ -533,3 +533,99 @@ fn health_checks_are_not_run_once_the_pool_closes() {
         fake.closes.load(Ordering::SeqCst) == 1 && pool.live() == 0
     });
 }
+
+fn shortly() -> Instant {
+    Instant::now() + Duration::from_millis(30)
+}
+
+fn waiters_on(pool: &Pool<Arc<Fake>>, host: &str) -> usize {
+    let stats = pool.host_stats();
+    stats
+        .iter()
+        .find(|s| s.host == host)
+        .map_or(0, |s| s.waiters)
+}
+
+#[test]
+fn bulk_checkouts_stop_one_short_of_the_host_limit_and_a_quick_one_gets_the_last() {
+    let (pool, _t, _fake) = pool_with(Fake::default(), config(10, 3));
+    let a = "a".to_string();
+    let _one = pool.get_for(&a, soon(), Use::Bulk).unwrap();
+    let _two = pool.get_for(&a, soon(), Use::Bulk).unwrap();
+    let err = pool
+        .get_for(&a, shortly(), Use::Bulk)
+        .err()
+        .expect("a third bulk check-out must wait");
+    assert!(matches!(err, PoolError::Timeout { .. }), "{err}");
+    let quick = pool.get(&a, soon()).unwrap();
+    assert_eq!(pool.live(), 3);
+    // An idle connection does not help a bulk request at its limit.
+    drop(quick);
+    assert!(pool.get_for(&a, shortly(), Use::Bulk).is_err());
+    assert!(pool.get(&a, soon()).unwrap().was_reused());
+}
+
+#[test]
+fn a_returned_bulk_connection_wakes_a_waiting_bulk_request() {
+    let (pool, _t, _fake) = pool_with(Fake::default(), config(10, 2));
+    let a = "a".to_string();
+    let bulk = pool.get_for(&a, soon(), Use::Bulk).unwrap();
+    let quick = pool.get(&a, soon()).unwrap();
+    let (p, key) = (pool.clone(), a.clone());
+    let bulk_waiter =
+        std::thread::spawn(move || p.get_for(&key, soon(), Use::Bulk).map(|c| c.was_reused()));
+    let (p, key) = (pool.clone(), a.clone());
+    let quick_deadline = soon();
+    let quick_waiter = std::thread::spawn(move || {
+        let reused = p.get(&key, quick_deadline).map(|c| c.was_reused());
+        // Woken by the return, not by its own deadline (after which it
+        // would look again and find the connection anyway).
+        (reused, Instant::now() < quick_deadline)
+    });
+    wait_for("both requests to wait", || waiters_on(&pool, "a") == 2);
+    // The quick connection comes back: only the quick waiter may take it,
+    // and it must not be left asleep because the bulk one was woken.
+    drop(quick);
+    let (reused, woken) = quick_waiter.join().unwrap();
+    assert!(reused.unwrap() && woken);
+    drop(bulk);
+    assert!(bulk_waiter.join().unwrap().unwrap());
+}
+
+#[test]
+fn with_one_connection_per_host_bulk_work_may_take_it() {
+    let (pool, _t, _fake) = pool_with(Fake::default(), config(10, 1));
+    let a = "a".to_string();
+    let bulk = pool.get_for(&a, soon(), Use::Bulk).unwrap();
+    assert!(
+        pool.get(&a, shortly()).is_err(),
+        "one connection, and it is busy"
+    );
+    drop(bulk);
+    assert!(pool.get_for(&a, soon(), Use::Bulk).unwrap().was_reused());
+}
+
+#[test]
+fn a_bulk_claim_is_given_back_on_every_path() {
+    let (pool, _t, fake) = pool_with(Fake::default(), config(10, 2));
+    let a = "a".to_string();
+    // A failed connect.
+    fake.fail_hosts.lock().insert(a.clone());
+    assert!(matches!(
+        pool.get_for(&a, soon(), Use::Bulk),
+        Err(PoolError::Connect(_))
+    ));
+    fake.fail_hosts.lock().clear();
+    // A connection marked broken.
+    let mut conn = pool.get_for(&a, soon(), Use::Bulk).unwrap();
+    conn.mark_broken();
+    drop(conn);
+    // A dead idle connection found at check-out.
+    drop(pool.get_for(&a, soon(), Use::Bulk).unwrap());
+    fake.dead.store(true, Ordering::SeqCst);
+    let conn = pool.get_for(&a, soon(), Use::Bulk).unwrap();
+    assert!(!conn.was_reused());
+    drop(conn);
+    // After all that, the one bulk place is free again.
+    assert!(pool.get_for(&a, shortly(), Use::Bulk).is_ok());
+}

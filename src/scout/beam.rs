@@ -6,6 +6,7 @@
 
 use super::target::{self, Target};
 use super::{OpError, OpResult, RunContext, Scout, ScoutRequest, ToolOutput};
+use crate::pool::Use;
 use crate::ssh::transfer::{self, Done, Ends, Side, TransferError};
 use crate::ssh::{ErrorKind, SshError};
 use serde_json::json;
@@ -179,7 +180,7 @@ impl Scout {
         let mut meter = Meter::new(ctx, format!("Uploading {local} → {destination}"));
         let mut leftover = None;
         let started = Instant::now();
-        let result = self.with_session(host, |sess| {
+        let result = self.with_session_for(host, Use::Bulk, |sess| {
             transfer::remote_destination(sess, path, self.setup_deadline())?;
             // A retry starts over from the first byte.
             file.rewind().map_err(|e| {
@@ -225,7 +226,7 @@ impl Scout {
         let source = format!("{host}:{path}");
         let mut meter = Meter::new(ctx, format!("Downloading {source} → {local}"));
         let started = Instant::now();
-        let result = self.with_session(host, |sess| {
+        let result = self.with_session_for(host, Use::Bulk, |sess| {
             let remote =
                 transfer::remote_source(sess, path, self.setup_deadline()).map_err(|mut e| {
                     if e.message.starts_with("Source not found") {
@@ -279,7 +280,7 @@ impl Scout {
             // One session serves both ends (two handles on its SFTP
             // channel): a second checkout of the same host would wait for
             // itself when SCOUT_MAX_CONNECTIONS_PER_HOST is 1.
-            self.with_session(&src_host, |sess| {
+            self.with_session_for(&src_host, Use::Bulk, |sess| {
                 let remote = transfer::remote_source(sess, &src_path, self.setup_deadline())?;
                 transfer::remote_destination(sess, &dst_path, self.setup_deadline())?;
                 meter.start(remote.size);
@@ -295,11 +296,11 @@ impl Scout {
                 .map_err(|e| op_error(e, &mut leftover))
             })
         } else {
-            self.with_session(&src_host, |src| {
+            self.with_session_for(&src_host, Use::Bulk, |src| {
                 let remote = transfer::remote_source(src, &src_path, self.setup_deadline())?;
                 // The destination session is checked out while the source
                 // one is held; the pool's checkout deadline bounds the wait.
-                let inner = self.with_session(&dst_host, |dst| {
+                let inner = self.with_session_for(&dst_host, Use::Bulk, |dst| {
                     transfer::remote_destination(dst, &dst_path, self.setup_deadline())?;
                     meter.start(remote.size);
                     let deadline = self.transfer_deadline(remote.size);
@@ -359,6 +360,8 @@ impl Scout {
     /// After a failed transfer whose temporary file could not be removed on
     /// its own (broken) session, removes it over a fresh one, so that a
     /// failure leaves nothing behind whenever the host can be reached.
+    /// A quick check-out (one remove): the clean-up must not wait behind
+    /// other transfers to the same host.
     fn settle(
         &self,
         host: &str,

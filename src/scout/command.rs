@@ -2,6 +2,7 @@
 
 use super::format;
 use super::{OpError, OpResult, RunContext, Scout, ToolOutput};
+use crate::pool::Use;
 use crate::ssh::exec::{self, ExecControl, ExecOutcome};
 use serde_json::json;
 use std::time::Instant;
@@ -30,7 +31,7 @@ impl Scout {
         let timeout = self.settings.command_timeout;
         let max_output = self.settings.max_output_size;
         let reporting = exec::with_pid_report(command);
-        let outcome = self.with_session(host, |sess| {
+        let outcome = self.with_session_for(host, Use::Bulk, |sess| {
             let deadline = Instant::now() + timeout;
             exec_on(sess, &reporting, max_output, deadline, control)
         })?;
@@ -53,7 +54,8 @@ impl Scout {
     /// Stops a remote process group: TERM, up to a second's grace, then
     /// KILL. Runs on a fresh pooled session, since the command's own is
     /// being discarded. Without this sshd would leave the command running
-    /// after its channel closed.
+    /// after its channel closed. A quick check-out: the kill must not wait
+    /// behind other commands to the same host.
     fn terminate(&self, host: &str, pgid: u32) {
         // `kill -SIG -PGID` without `--`: dash's kill builtin rejects `--`.
         let script = format!(

@@ -17,7 +17,7 @@ mod walk;
 use crate::cancel::CancelToken;
 use crate::config::{Inventory, Settings};
 use crate::pool::ssh::SshManager;
-use crate::pool::{Pool, PoolError};
+use crate::pool::{Pool, PoolError, Use};
 use crate::ssh::{SshError, SshSession};
 use serde::Deserialize;
 use serde_json::Value;
@@ -313,13 +313,25 @@ impl Scout {
     pub fn with_session<T>(
         &self,
         host: &str,
+        op: impl FnMut(&mut SshSession) -> Result<T, OpError>,
+    ) -> OpResult<T> {
+        self.with_session_for(host, Use::Quick, op)
+    }
+
+    /// [`Scout::with_session`] for work that may hold the session long
+    /// (`Use::Bulk`: commands, transfers), which must leave one of the
+    /// host's sessions to quick reads.
+    pub fn with_session_for<T>(
+        &self,
+        host: &str,
+        purpose: Use,
         mut op: impl FnMut(&mut SshSession) -> Result<T, OpError>,
     ) -> OpResult<T> {
         let key = host.to_string();
         for attempt in 0..2 {
             let mut conn = self
                 .pool
-                .get(&key, self.checkout_deadline())
+                .get_for(&key, self.checkout_deadline(), purpose)
                 .map_err(pool_error)?;
             let result = op(&mut conn);
             if conn.is_poisoned() {
