@@ -30,12 +30,12 @@ mod slot;
 pub mod ssh;
 
 pub use manager::Manager;
-pub use metrics::MetricsSnapshot;
+pub use metrics::{Latencies, MetricsSnapshot};
 pub use slot::{HostStats, Use};
 
 use crossbeam_channel::{Receiver, Sender};
 use lru::LruCache;
-use metrics::Metrics;
+use metrics::{LockWait, Metrics, Outcome};
 use parking_lot::{Condvar, Mutex};
 use slot::{Idle, Slot};
 use std::collections::hash_map::RandomState;
@@ -225,12 +225,31 @@ impl<M: Manager> Pool<M> {
         deadline: Instant,
         purpose: Use,
     ) -> Result<Pooled<M>, PoolError<M::Error>> {
+        let entered = Instant::now();
+        let mut lock_wait = LockWait::default();
+        let result = self.check_out(key, deadline, purpose, &mut lock_wait);
+        let outcome = match &result {
+            Ok(pooled) if pooled.reused => Outcome::Hit,
+            Err(PoolError::Timeout { .. }) => Outcome::Timeout,
+            _ => Outcome::Other,
+        };
+        self.inner.metrics.checked_out(entered, outcome, lock_wait);
+        result
+    }
+
+    fn check_out(
+        &self,
+        key: &M::Key,
+        deadline: Instant,
+        purpose: Use,
+        lock_wait: &mut LockWait,
+    ) -> Result<Pooled<M>, PoolError<M::Error>> {
         loop {
             if self.inner.closed.load(Ordering::Acquire) {
                 return Err(PoolError::Closed);
             }
-            let slot = self.slot(key);
-            match self.try_take(key, &slot, deadline, purpose)? {
+            let slot = self.slot_timed(key, lock_wait);
+            match self.try_take(key, &slot, deadline, purpose, lock_wait)? {
                 Some(pooled) => return Ok(pooled),
                 None => continue,
             }
@@ -246,9 +265,10 @@ impl<M: Manager> Pool<M> {
         slot: &Arc<SlotOf<M>>,
         deadline: Instant,
         purpose: Use,
+        lock_wait: &mut LockWait,
     ) -> Result<Option<Pooled<M>>, PoolError<M::Error>> {
         let inner = &self.inner;
-        let mut state = slot.state.lock();
+        let mut state = lock_wait.lock(&slot.state);
         let allowed = state.may_claim(purpose, inner.config.max_per_host);
         if let Some(idle) = allowed.then(|| state.idle.pop()).flatten() {
             state.claim(purpose);
@@ -333,7 +353,9 @@ impl<M: Manager> Pool<M> {
         deadline: Instant,
         purpose: Use,
     ) -> Result<Pooled<M>, PoolError<M::Error>> {
+        let started = Instant::now();
         let result = self.inner.manager.connect(key, deadline);
+        let took = started.elapsed();
         let mut state = slot.state.lock();
         state.connecting -= 1;
         match result {
@@ -341,7 +363,8 @@ impl<M: Manager> Pool<M> {
                 drop(state);
                 // A finished handshake may let a waiter start its own.
                 slot.ready.notify_all();
-                self.inner.metrics.connected();
+                self.inner.metrics.connected(took);
+                self.inner.metrics.missed();
                 slot.touch(self.now_ms());
                 Ok(self.guard(slot, conn, false, purpose))
             }
@@ -372,8 +395,14 @@ impl<M: Manager> Pool<M> {
 
     /// Finds or creates the slot of `key`, marking it recently used.
     fn slot(&self, key: &M::Key) -> Arc<SlotOf<M>> {
+        self.slot_timed(key, &mut LockWait::default())
+    }
+
+    /// [`Pool::slot`], adding the time spent blocked on the shard lock
+    /// to `lock_wait`.
+    fn slot_timed(&self, key: &M::Key, lock_wait: &mut LockWait) -> Arc<SlotOf<M>> {
         let shard = &self.inner.shards[self.shard_of(key)];
-        let mut map = shard.lock();
+        let mut map = lock_wait.lock(shard);
         if let Some(slot) = map.get(key) {
             return Arc::clone(slot);
         }
@@ -393,12 +422,16 @@ impl<M: Manager> Pool<M> {
     /// Takes one unit of the global bound, if any is left.
     fn try_reserve(&self) -> bool {
         let max = self.inner.config.max_size;
-        self.inner
+        let reserved = self
+            .inner
             .live
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
                 (n < max).then_some(n + 1)
-            })
-            .is_ok()
+            });
+        if let Ok(before) = reserved {
+            self.inner.metrics.live_reached(before + 1);
+        }
+        reserved.is_ok()
     }
 
     fn release_capacity(&self) {
@@ -625,8 +658,23 @@ impl<M: Manager> Pool<M> {
         self.inner.config.max_size
     }
 
+    /// Connections handed to the closer thread and not yet closed.
+    pub fn closing(&self) -> usize {
+        self.inner.closing.load(Ordering::SeqCst)
+    }
+
     pub fn metrics(&self) -> MetricsSnapshot {
         self.inner.metrics.snapshot()
+    }
+
+    pub fn latencies(&self) -> Latencies {
+        self.inner.metrics.latencies()
+    }
+
+    /// Records that a caller retried an operation on a fresh connection
+    /// because the pooled one it got was dead.
+    pub fn note_reconnect(&self) {
+        self.inner.metrics.reconnected();
     }
 
     /// Per-host counts, for hosts the pool currently knows.
@@ -691,13 +739,14 @@ impl<M: Manager> Pool<M> {
         if !self.reserve_for_warming(&slot) {
             return Ok(false);
         }
+        let started = Instant::now();
         let result = self.inner.manager.connect(key, deadline);
         let mut state = slot.state.lock();
         state.connecting -= 1;
         match result {
             Ok(conn) => {
                 drop(state);
-                self.inner.metrics.connected();
+                self.inner.metrics.connected(started.elapsed());
                 self.inner.metrics.warmed();
                 self.check_in(&slot, conn);
                 // Requests held back by the handshake cap may start their

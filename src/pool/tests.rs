@@ -629,3 +629,98 @@ fn a_bulk_claim_is_given_back_on_every_path() {
     // After all that, the one bulk place is free again.
     assert!(pool.get_for(&a, shortly(), Use::Bulk).is_ok());
 }
+
+#[test]
+fn checkouts_are_counted_as_hits_or_misses_with_their_latencies() {
+    let (pool, _t, _fake) = pool_with(Fake::default(), config(10, 4));
+    let a = "a".to_string();
+    let first = pool.get(&a, soon()).unwrap();
+    let second = pool.get(&a, soon()).unwrap();
+    drop((first, second));
+    for _ in 0..3 {
+        drop(pool.get(&a, soon()).unwrap());
+    }
+    let m = pool.metrics();
+    assert_eq!((m.checkouts, m.hits, m.misses, m.connects), (5, 3, 2, 2));
+    let l = pool.latencies();
+    assert_eq!(l.connect.count, 2, "one per successful connect");
+    assert_eq!(l.checkout.count, 3, "warm check-outs only");
+    assert_eq!(l.lock_wait.count, 5, "one per check-out");
+}
+
+#[test]
+fn a_failed_connect_is_a_checkout_but_neither_hit_nor_miss() {
+    let fake = Fake::default();
+    fake.fail_hosts.lock().insert("down".to_string());
+    let (pool, _t, _fake) = pool_with(fake, config(10, 4));
+    assert!(pool.get(&"down".to_string(), soon()).is_err());
+    let m = pool.metrics();
+    assert_eq!((m.checkouts, m.hits, m.misses), (1, 0, 0));
+    assert_eq!((m.connect_failures, m.checkout_timeouts), (1, 0));
+    assert_eq!(pool.latencies().connect.count, 0);
+}
+
+#[test]
+fn peak_live_remembers_the_most_connections_at_once() {
+    let (pool, _t, fake) = pool_with(Fake::default(), config(10, 4));
+    let held: Vec<_> = ["a", "b", "c"]
+        .iter()
+        .map(|h| pool.get(&h.to_string(), soon()).unwrap())
+        .collect();
+    drop(held);
+    pool.close();
+    wait_for("the connections to be closed", || {
+        fake.closes.load(Ordering::SeqCst) == 3 && pool.live() == 0
+    });
+    assert_eq!(pool.metrics().peak_live, 3);
+}
+
+#[test]
+fn a_checkout_that_times_out_is_counted() {
+    let (pool, _t, _fake) = pool_with(Fake::default(), config(10, 1));
+    let a = "a".to_string();
+    let _held = pool.get(&a, soon()).unwrap();
+    let err = pool.get(&a, Instant::now() + Duration::from_millis(20));
+    assert!(matches!(err, Err(PoolError::Timeout { .. })));
+    let m = pool.metrics();
+    assert_eq!((m.checkouts, m.checkout_timeouts), (2, 1));
+}
+
+#[test]
+fn reconnects_are_counted_when_noted() {
+    let (pool, _t, _fake) = pool_with(Fake::default(), config(10, 4));
+    pool.note_reconnect();
+    assert_eq!(pool.metrics().reconnects, 1);
+}
+
+#[test]
+fn lock_wait_is_recorded_when_a_checkout_blocks_on_the_slot_lock() {
+    let (pool, _t, _fake) = pool_with(Fake::default(), config(10, 4));
+    let a = "a".to_string();
+    drop(pool.get(&a, soon()).unwrap());
+    let slot = pool.slot(&a);
+    // Hold the slot lock so that the next check-out must block on it; a
+    // few rounds in case a thread is scheduled only after the release.
+    let blocked = (0..20).any(|_| {
+        let state = slot.state.lock();
+        let p = pool.clone();
+        let key = a.clone();
+        let taker = std::thread::spawn(move || drop(p.get(&key, soon()).unwrap()));
+        std::thread::sleep(Duration::from_millis(20));
+        drop(state);
+        taker.join().unwrap();
+        pool.latencies().lock_wait.max_us > 0
+    });
+    assert!(blocked, "{:?}", pool.latencies().lock_wait);
+}
+
+#[test]
+fn a_warmed_connection_is_a_connect_but_not_a_miss() {
+    let (pool, _t, _fake) = pool_with(Fake::default(), config(10, 4));
+    let a = "a".to_string();
+    assert!(pool.warm(&a, soon()).unwrap());
+    drop(pool.get(&a, soon()).unwrap());
+    let m = pool.metrics();
+    assert_eq!((m.connects, m.misses, m.hits, m.peak_live), (1, 0, 1, 1));
+    assert_eq!(pool.latencies().connect.count, 1);
+}

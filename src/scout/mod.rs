@@ -349,6 +349,7 @@ impl Scout {
                             "{host}: pooled session was dead ({}); reconnecting",
                             failure.error
                         );
+                        self.pool.note_reconnect();
                         continue;
                     }
                     return Err(failure.error.to_string());
