@@ -13,6 +13,7 @@ use parking_lot::Mutex;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// Handshake-era protocol revisions we speak (via `initialize`), newest first.
 pub const PROTOCOL_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
@@ -214,6 +215,7 @@ impl Dispatcher {
     }
 
     fn tool_call(&self, id: Value, params: &Value, era: Era) {
+        let received = Instant::now();
         let name = params.get("name").and_then(Value::as_str);
         if name != Some(tools::TOOL_NAME) {
             let shown = name.map_or("(none)".to_string(), crate::scout::target::shorten);
@@ -227,10 +229,11 @@ impl Dispatcher {
         let scout = Arc::clone(&self.scout);
         let ctx = self.run_context(params);
         let cancel = ctx.cancel.clone();
-        let lane = lane_of(request.mode());
-        self.submit(id, lane, cancel, move || {
+        let mode = request.mode();
+        let work = self.timed(mode, received, move || {
             Ok(era.finish(tools::result(scout.run(&request, &ctx))))
         });
+        self.submit(id, lane_of(mode), cancel, work);
     }
 
     /// Progress notifications go out when the request carries a token;
@@ -262,6 +265,7 @@ impl Dispatcher {
     }
 
     fn resource_read(&self, id: Value, params: &Value, era: Era) {
+        let received = Instant::now();
         let Some(uri) = params
             .get("uri")
             .and_then(Value::as_str)
@@ -271,19 +275,34 @@ impl Dispatcher {
             return self.reply(&id, Err((jsonrpc::INVALID_PARAMS, message)));
         };
         let scout = Arc::clone(&self.scout);
-        let lane = lane_of(resources::mode_of(&uri));
-        self.submit(
-            id,
-            lane,
-            CancelToken::new(),
-            move || match resources::read(&scout, &uri) {
-                Ok(text) => Ok(era.finish(
-                    json!({"contents": [{"uri": uri, "mimeType": "text/plain", "text": text}]}),
-                )),
+        let mode = resources::mode_of(&uri);
+        let work = self.timed(mode, received, move || {
+            match resources::read(&scout, &uri) {
+                Ok(text) => Ok(era.finish(contents(&uri, text))),
                 Err(ResourceError::NotFound(m)) => Err((jsonrpc::RESOURCE_NOT_FOUND, m)),
                 Err(ResourceError::Failed(m)) => Err((jsonrpc::INTERNAL_ERROR, m)),
-            },
-        );
+            }
+        });
+        self.submit(id, lane_of(mode), CancelToken::new(), work);
+    }
+
+    /// Wraps `work` so that its latency (from `received`, queue wait
+    /// included: what the client sees) and failure are recorded for `mode`.
+    fn timed(
+        &self,
+        mode: Mode,
+        received: Instant,
+        work: impl FnOnce() -> Result<Value, (i64, String)> + Send + 'static,
+    ) -> impl FnOnce() -> Result<Value, (i64, String)> + Send + 'static {
+        let scout = Arc::clone(&self.scout);
+        move || {
+            let answer = work();
+            let failed = answer
+                .as_ref()
+                .map_or(true, |v| v.get("isError") == Some(&Value::Bool(true)));
+            scout.stats.record(mode, received.elapsed(), failed);
+            answer
+        }
     }
 
     /// Runs `work` on a worker and sends its answer; refuses at once when
@@ -321,6 +340,7 @@ impl Dispatcher {
         match rejected {
             Ok(()) => {}
             Err(Rejected::Busy) => {
+                self.scout.stats.rejected();
                 let message = format!(
                     "Server busy: {} requests running and {} {} requests queued; retry shortly",
                     self.executor.running(),
@@ -409,6 +429,10 @@ fn resource_list(params: &Value) -> Result<Value, (i64, String)> {
         return Err((jsonrpc::INVALID_PARAMS, format!("Invalid cursor: {shown}")));
     }
     Ok(json!({"resources": listings(resources::RESOURCES, "uri")}))
+}
+
+fn contents(uri: &str, text: String) -> Value {
+    json!({"contents": [{"uri": uri, "mimeType": "text/plain", "text": text}]})
 }
 
 fn listings(items: &[resources::Listing], key: &str) -> Vec<Value> {

@@ -10,6 +10,7 @@ pub mod format;
 mod hosts;
 pub mod read;
 pub mod restrict;
+pub mod stats;
 pub mod target;
 mod tree;
 mod walk;
@@ -165,6 +166,9 @@ pub struct Scout {
     pub settings: Arc<Settings>,
     pub inventory: Arc<Inventory>,
     pub pool: Pool<SshManager>,
+    /// Per-mode request latency and errors, recorded by the protocol
+    /// layer, which knows when a request arrived.
+    pub stats: stats::RequestStats,
     /// Bounded pool for probing many hosts at once; not rayon's global
     /// pool, because its jobs block on the network.
     fanout: rayon::ThreadPool,
@@ -186,6 +190,7 @@ impl Scout {
             settings,
             inventory,
             pool,
+            stats: stats::RequestStats::default(),
             fanout,
         })
     }
