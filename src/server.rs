@@ -5,6 +5,7 @@ use crate::mcp::dispatch::{Dispatcher, InFlight};
 use crate::mcp::transport::{self, Line};
 use crate::pool::ssh::SshManager;
 use crate::pool::{Pool, PoolConfig, PoolThreads};
+use crate::resources::metrics::{self, Figures, QueueStats};
 use crate::scout::Scout;
 use crate::ssh::{ConnectOptions, HostKeyPolicy};
 use crate::warming;
@@ -151,8 +152,11 @@ pub fn serve(settings: Settings) -> Result<(), String> {
             );
         }
     }
+    let figures = Figures::collect(&core.scout, QueueStats::default());
+    for line in metrics::summary(&figures).lines() {
+        log::info!("at exit: {line}");
+    }
     let pool = core.scout.pool.clone();
-    log::info!("pool at exit: {} live; {:?}", pool.live(), pool.metrics());
     core.pool_threads.shutdown(pool, Duration::from_secs(2));
     // Answers already produced are written before exit; a client that
     // stopped reading cannot hold us beyond a short wait.

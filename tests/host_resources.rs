@@ -294,6 +294,11 @@ fn templates_list_every_view_and_hosts_list_shows_each_hosts_uris() {
             "name": "hosts",
             "description": resources["result"]["resources"][0]["description"],
             "mimeType": "text/plain"
+        }, {
+            "uri": "metrics://pool",
+            "name": "metrics",
+            "description": resources["result"]["resources"][1]["description"],
+            "mimeType": "application/json"
         }]),
         "resources/list stays static"
     );

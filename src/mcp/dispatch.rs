@@ -6,6 +6,7 @@ use super::jsonrpc::{self, Incoming};
 use super::tools;
 use super::transport::Outbox;
 use crate::cancel::CancelToken;
+use crate::resources::metrics::QueueStats;
 use crate::resources::{self, ResourceError};
 use crate::scout::{Mode, RunContext, Scout};
 use crate::workers::{Executor, Lane, Rejected};
@@ -274,6 +275,12 @@ impl Dispatcher {
             let message = "resources/read needs a string 'uri'".to_string();
             return self.reply(&id, Err((jsonrpc::INVALID_PARAMS, message)));
         };
+        if uri == resources::metrics::URI {
+            // Answered here, not on a worker: it touches no network, and
+            // must work when every worker is busy.
+            let text = resources::metrics::text(&self.scout, self.queue_stats());
+            return self.reply(&id, Ok(era.finish(contents(&uri, text))));
+        }
         let scout = Arc::clone(&self.scout);
         let mode = resources::mode_of(&uri);
         let work = self.timed(mode, received, move || {
@@ -284,6 +291,13 @@ impl Dispatcher {
             }
         });
         self.submit(id, lane_of(mode), CancelToken::new(), work);
+    }
+
+    pub fn queue_stats(&self) -> QueueStats {
+        QueueStats {
+            queued: self.executor.queued(),
+            running: self.executor.running(),
+        }
     }
 
     /// Wraps `work` so that its latency (from `received`, queue wait
@@ -432,7 +446,7 @@ fn resource_list(params: &Value) -> Result<Value, (i64, String)> {
 }
 
 fn contents(uri: &str, text: String) -> Value {
-    json!({"contents": [{"uri": uri, "mimeType": "text/plain", "text": text}]})
+    json!({"contents": [{"uri": uri, "mimeType": resources::mime_type(uri), "text": text}]})
 }
 
 fn listings(items: &[resources::Listing], key: &str) -> Vec<Value> {
@@ -442,7 +456,7 @@ fn listings(items: &[resources::Listing], key: &str) -> Vec<Value> {
             let mut v = json!({
                 "name": l.name,
                 "description": l.description,
-                "mimeType": "text/plain"
+                "mimeType": resources::mime_type(l.uri)
             });
             v[key] = json!(l.uri);
             v

@@ -1,16 +1,18 @@
 //! Resources: URIs mapped onto the same scout operations as the tool.
 //!
 //! * `hosts://list` — the host list with online marks, and each host's URIs.
+//! * `metrics://pool` — pool and request figures as JSON (see [`metrics`]).
 //! * `scout://{host}/{path}` — a file's contents or a directory listing.
 //! * `{host}://...` — the host alias as the URI scheme: paths and the
 //!   docker / compose / zfs / syslog views of the Python original (see
 //!   [`host`] for the grammar).
 //!
-//! `resources/list` stays static (only `hosts://list`): concrete per-host
+//! `resources/list` stays static (`hosts://list`, `metrics://pool`): concrete per-host
 //! URIs would grow with the fleet, so they are advertised as templates and
 //! spelled out per host in the `hosts://list` text instead.
 
 mod host;
+pub mod metrics;
 
 use crate::scout::read::PathContent;
 use crate::scout::{Mode, Scout};
@@ -22,12 +24,30 @@ pub struct Listing {
     pub description: &'static str,
 }
 
-pub const RESOURCES: &[Listing] = &[Listing {
-    uri: "hosts://list",
-    name: "hosts",
-    description: "The SSH hosts scout can reach, with user@host:port, an online mark \
-                  and the resource URIs of each host",
-}];
+pub const RESOURCES: &[Listing] = &[
+    Listing {
+        uri: "hosts://list",
+        name: "hosts",
+        description: "The SSH hosts scout can reach, with user@host:port, an online mark \
+                      and the resource URIs of each host",
+    },
+    Listing {
+        uri: metrics::URI,
+        name: "metrics",
+        description: "Connection pool and request figures as JSON: live/idle/busy \
+                      connections per host, hits, misses, connect and lock-wait latency, \
+                      request latency per mode, queue depth, rejected requests",
+    },
+];
+
+/// The MIME type of what reading `uri` returns.
+pub fn mime_type(uri: &str) -> &'static str {
+    if uri == metrics::URI {
+        "application/json"
+    } else {
+        "text/plain"
+    }
+}
 
 /// Every template we answer. `scout://{host}/{path}` stays first: it is
 /// the oldest and clients (and tests) may rely on its position.
@@ -111,7 +131,7 @@ pub enum ResourceError {
 /// compose / zfs / syslog views run remote commands; everything else is a
 /// read (or the host list). Malformed URIs count as reads: they fail fast.
 pub fn mode_of(uri: &str) -> Mode {
-    if uri == "hosts://list" {
+    if uri == "hosts://list" || uri == metrics::URI {
         return Mode::Hosts;
     }
     if uri.starts_with("scout://") {
@@ -128,6 +148,11 @@ pub fn read(scout: &Scout, uri: &str) -> Result<String, ResourceError> {
     if uri == "hosts://list" {
         return Ok(hosts_list_text(scout));
     }
+    if uri == metrics::URI {
+        // No request queue here; the MCP server answers this URI itself
+        // with its queue's figures.
+        return Ok(metrics::text(scout, metrics::QueueStats::default()));
+    }
     if let Some(rest) = uri.strip_prefix("scout://") {
         let (host, path) = split_host_path(rest).map_err(ResourceError::NotFound)?;
         scout.check_host(&host).map_err(ResourceError::NotFound)?;
@@ -139,7 +164,7 @@ pub fn read(scout: &Scout, uri: &str) -> Result<String, ResourceError> {
         return host::read(scout, uri);
     }
     Err(ResourceError::NotFound(format!(
-        "Unknown resource '{}': expected hosts://list, scout://{{host}}/{{path}} or \
+        "Unknown resource '{}': expected hosts://list, metrics://pool, scout://{{host}}/{{path}} or \
          {{host}}://{{path}} (see resources/templates/list)",
         crate::scout::target::shorten(uri)
     )))
@@ -249,6 +274,7 @@ mod tests {
     #[test]
     fn command_views_are_bulk_and_paths_are_reads() {
         assert_eq!(mode_of("hosts://list"), Mode::Hosts);
+        assert_eq!(mode_of("metrics://pool"), Mode::Hosts);
         assert_eq!(mode_of("scout://web1/docker"), Mode::Read);
         assert_eq!(mode_of("web1:///docker"), Mode::Read);
         assert_eq!(mode_of("web1://etc/hosts"), Mode::Read);
