@@ -98,7 +98,8 @@ pub fn to_json(f: &Figures) -> Value {
             "connects": c.connects, "connect_failures": c.connect_failures,
             "reconnects": c.reconnects, "evictions": c.evictions, "discarded": c.discarded,
             "reaped": c.reaped, "capacity_waits": c.capacity_waits,
-            "checkout_timeouts": c.checkout_timeouts
+            "checkout_timeouts": c.checkout_timeouts, "warmed": c.warmed,
+            "health_checks": c.health_checks, "health_failures": c.health_failures
         },
         "connect_ms": ms_json(&f.latencies.connect),
         "checkout_us": us_json(&f.latencies.checkout),
@@ -142,7 +143,8 @@ pub fn summary(f: &Figures) -> String {
         "pool: live {}/{} (peak {}), checkouts {} ({} hits, {} misses, {} timeouts), \
          connects {} ({} failed, {} reconnects), connect p50 {:.1} ms p95 {:.1} ms, \
          warm checkout p50 {} µs p99 {} µs, lock wait p99 {} µs max {} µs, \
-         evictions {}, reaped {}, discarded {}, capacity waits {}",
+         evictions {}, reaped {}, discarded {}, capacity waits {}, warmed {}, \
+         health checks {} ({} failed)",
         f.live,
         f.bound,
         c.peak_live,
@@ -163,6 +165,9 @@ pub fn summary(f: &Figures) -> String {
         c.reaped,
         c.discarded,
         c.capacity_waits,
+        c.warmed,
+        c.health_checks,
+        c.health_failures,
     );
     let modes: Vec<String> = f
         .requests
