@@ -49,6 +49,9 @@ use std::time::{Duration, Instant};
 
 const SHARDS: usize = 16;
 
+/// Idle connections health-checked at once by the reaper.
+const HEALTH_CHECK_THREADS: usize = 8;
+
 /// Takes the idle connections whose health check is due.
 fn take_due<C>(idle: &mut Vec<Idle<C>>, every: Duration) -> Vec<Idle<C>> {
     let (due, keep): (Vec<_>, Vec<_>) = idle.drain(..).partition(|i| i.checked.elapsed() >= every);
@@ -602,22 +605,43 @@ impl<M: Manager> Pool<M> {
     /// held, and puts back those that passed. While out, a connection
     /// still counts as live, so no bound can be exceeded. Once the pool
     /// closes the rest are dropped unchecked, so shutdown waits for one
-    /// check at most.
+    /// round of checks at most.
     fn check_health(&self, due: DueList<M>) {
-        for (slot, mut idle) in due {
-            if self.inner.closed.load(Ordering::Acquire) {
-                self.forget(&slot, idle.conn);
-                continue;
+        // A silent peer costs its check's full timeout: check a few at once
+        // so that a handful of dead hosts cannot stall the reaper for long.
+        let threads = due.len().min(HEALTH_CHECK_THREADS);
+        if threads <= 1 {
+            due.into_iter()
+                .for_each(|(slot, idle)| self.check_one(slot, idle));
+            return;
+        }
+        let queue = Mutex::new(due.into_iter());
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| loop {
+                    // A separate statement: in `while let` the guard would
+                    // live through the check and serialise the threads.
+                    let next = queue.lock().next();
+                    let Some((slot, idle)) = next else { break };
+                    self.check_one(slot, idle);
+                });
             }
-            self.inner.metrics.health_checked();
-            if self.inner.manager.check_health(&mut idle.conn) {
-                idle.checked = Instant::now();
-                self.put_back_idle(&slot, idle);
-            } else {
-                self.inner.metrics.health_failed();
-                self.inner.metrics.discarded();
-                self.forget(&slot, idle.conn);
-            }
+        });
+    }
+
+    fn check_one(&self, slot: Arc<SlotOf<M>>, mut idle: Idle<M::Conn>) {
+        if self.inner.closed.load(Ordering::Acquire) {
+            self.forget(&slot, idle.conn);
+            return;
+        }
+        self.inner.metrics.health_checked();
+        if self.inner.manager.check_health(&mut idle.conn) {
+            idle.checked = Instant::now();
+            self.put_back_idle(&slot, idle);
+        } else {
+            self.inner.metrics.health_failed();
+            self.inner.metrics.discarded();
+            self.forget(&slot, idle.conn);
         }
     }
 

@@ -19,6 +19,9 @@ struct Fake {
     dead: AtomicBool,
     health_checks: AtomicUsize,
     health_fails: AtomicBool,
+    health_delay: Duration,
+    checking: AtomicUsize,
+    checking_peak: AtomicUsize,
 }
 
 struct FakeConn {
@@ -47,6 +50,10 @@ impl Manager for Arc<Fake> {
 
     fn check_health(&self, _conn: &mut FakeConn) -> bool {
         self.health_checks.fetch_add(1, Ordering::SeqCst);
+        let now = self.checking.fetch_add(1, Ordering::SeqCst) + 1;
+        self.checking_peak.fetch_max(now, Ordering::SeqCst);
+        std::thread::sleep(self.health_delay);
+        self.checking.fetch_sub(1, Ordering::SeqCst);
         !self.health_fails.load(Ordering::SeqCst)
     }
 
@@ -723,4 +730,34 @@ fn a_warmed_connection_is_a_connect_but_not_a_miss() {
     let m = pool.metrics();
     assert_eq!((m.connects, m.misses, m.hits, m.peak_live), (1, 0, 1, 1));
     assert_eq!(pool.latencies().connect.count, 1);
+}
+
+#[test]
+fn slow_health_checks_run_several_at_once_and_all_sessions_come_back() {
+    let fake = Fake {
+        health_delay: Duration::from_millis(100),
+        ..Fake::default()
+    };
+    let (pool, _t, fake) = pool_with(fake, config(20, 1));
+    let hosts: Vec<String> = (0..6).map(|i| format!("h{i}")).collect();
+    let due: DueList<Arc<Fake>> = hosts
+        .iter()
+        .map(|h| {
+            drop(pool.get(h, soon()).unwrap());
+            let slot = pool.slot(h);
+            let idle = slot.state.lock().idle.pop().unwrap();
+            (slot, idle)
+        })
+        .collect();
+    pool.check_health(due);
+    assert_eq!(fake.health_checks.load(Ordering::SeqCst), 6);
+    assert!(
+        fake.checking_peak.load(Ordering::SeqCst) > 1,
+        "checks ran one by one"
+    );
+    // Every session passed and is idle again: the next get is a hit.
+    for h in &hosts {
+        assert!(pool.get(h, soon()).unwrap().was_reused());
+    }
+    assert_eq!(fake.connects.load(Ordering::SeqCst), 6);
 }
