@@ -13,7 +13,8 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("SCOUT_MAX_FILE_SIZE", "1048576", "bytes returned for one file read"),
     ("SCOUT_MAX_OUTPUT_SIZE", "262144", "bytes of command output returned (at least 1024)"),
     ("SCOUT_COMMAND_TIMEOUT", "30", "seconds per command; on expiry the remote process group is stopped and the output so far returned"),
-    ("SCOUT_CONNECT_TIMEOUT", "10", "seconds for TCP connect, and again for handshake + auth"),
+    ("SCOUT_CONNECT_TIMEOUT", "10", "seconds for TCP connect, and again for handshake + auth; also each SSH call's timeout"),
+    ("SCOUT_ADAPTIVE_TIMEOUTS", "true", "shorten a host's timeouts to a multiple of its observed round trip once known (never below 2 s per call, 3 s per TCP connect, 10 s per handshake; never above SCOUT_CONNECT_TIMEOUT)"),
     ("SCOUT_IDLE_TIMEOUT", "60", "seconds an idle pooled session lives"),
     ("SCOUT_MAX_POOL_SIZE", "100", "live SSH connections in total"),
     ("SCOUT_MAX_CONNECTIONS_PER_HOST", "4", "live SSH connections to one host"),
@@ -47,6 +48,7 @@ pub struct Settings {
     pub max_output_size: usize,
     pub command_timeout: Duration,
     pub connect_timeout: Duration,
+    pub adaptive_timeouts: bool,
     pub idle_timeout: Duration,
     pub max_pool_size: usize,
     pub max_connections_per_host: usize,
@@ -81,6 +83,7 @@ impl Settings {
             max_output_size: env.count("SCOUT_MAX_OUTPUT_SIZE", 262_144, 1024, None)?,
             command_timeout: env.seconds("SCOUT_COMMAND_TIMEOUT", 30.0, false)?,
             connect_timeout: env.seconds("SCOUT_CONNECT_TIMEOUT", 10.0, false)?,
+            adaptive_timeouts: env.boolean("SCOUT_ADAPTIVE_TIMEOUTS", true)?,
             idle_timeout: env.seconds("SCOUT_IDLE_TIMEOUT", 60.0, false)?,
             max_pool_size: env.count("SCOUT_MAX_POOL_SIZE", 100, 1, None)?,
             max_connections_per_host: env.count("SCOUT_MAX_CONNECTIONS_PER_HOST", 4, 1, None)?,
@@ -108,6 +111,7 @@ impl Settings {
             max_output_size: 262_144,
             command_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
+            adaptive_timeouts: true,
             idle_timeout: Duration::from_secs(60),
             max_pool_size: 100,
             max_connections_per_host: 4,
@@ -262,6 +266,7 @@ mod tests {
         assert_eq!(s.max_output_size, 262_144);
         assert_eq!(s.command_timeout, Duration::from_secs(30));
         assert_eq!(s.connect_timeout, Duration::from_secs(10));
+        assert!(s.adaptive_timeouts);
         assert_eq!(s.idle_timeout, Duration::from_secs(60));
         assert_eq!(s.max_pool_size, 100);
         assert_eq!(s.max_connections_per_host, 4);
@@ -316,8 +321,10 @@ mod tests {
             ("SCOUT_WORKERS", "1024"),
             ("SCOUT_QUEUE_SIZE", "1"),
             ("SCOUT_SHUTDOWN_GRACE", "0"),
+            ("SCOUT_ADAPTIVE_TIMEOUTS", "false"),
         ])
         .unwrap();
+        assert!(!s.adaptive_timeouts);
         assert_eq!(s.ssh_config, PathBuf::from("/etc/scout/ssh_config"));
         assert_eq!(
             s.known_hosts,
