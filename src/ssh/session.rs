@@ -153,7 +153,11 @@ impl SshSession {
     /// ClientAliveInterval; false when the connection is gone.
     pub fn keepalive(&mut self) -> bool {
         self.session.set_timeout(1000);
+        // keepalive_send() sends only with an interval set, once it has passed
+        // (libssh2 reads 1 as 2 s; the pool calls this far less often).
+        self.session.set_keepalive(false, 1);
         let sent = self.is_alive() && self.session.keepalive_send().is_ok();
+        self.session.set_keepalive(false, 0);
         self.set_call_timeout(None);
         sent
     }
@@ -233,8 +237,10 @@ pub fn connect(
         e
     })?;
     latency.observe_setup(started.elapsed());
-    // keepalive_send() sends only once this interval has passed.
-    session.set_keepalive(false, 1);
+    // No keepalive interval outside keepalive(): while one is set, libssh2
+    // ends every blocking wait at the next keepalive time (at most 2 s) with
+    // a timeout error, whatever the call's own timeout.
+    session.set_keepalive(false, 0);
     Ok(SshSession {
         sftp: None,
         session,
