@@ -131,9 +131,10 @@ impl Timeout {
                 of,
             } => format!(
                 "{within} (adaptive timeout: {mult} × {} {of} estimated from {samples} \
-                 observations, at least {}; SCOUT_ADAPTIVE_TIMEOUTS=false to use \
+                 observation{}, at least {}; SCOUT_ADAPTIVE_TIMEOUTS=false to use \
                  SCOUT_CONNECT_TIMEOUT={})",
                 human(estimate),
+                if samples == 1 { "" } else { "s" },
                 human(floor),
                 human(self.configured)
             ),
