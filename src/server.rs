@@ -112,6 +112,8 @@ fn connect_options(s: &Settings) -> ConnectOptions {
             .iter()
             .map(|k| ssh_dir.join(k))
             .collect(),
+        adaptive_timeouts: s.adaptive_timeouts,
+        latencies: Arc::new(crate::ssh::Latencies::new()),
     }
 }
 

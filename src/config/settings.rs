@@ -13,7 +13,8 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("SCOUT_MAX_FILE_SIZE", "1048576", "bytes returned for one file read"),
     ("SCOUT_MAX_OUTPUT_SIZE", "262144", "bytes of command output returned (at least 1024)"),
     ("SCOUT_COMMAND_TIMEOUT", "30", "seconds per command; on expiry the remote process group is stopped and the output so far returned"),
-    ("SCOUT_CONNECT_TIMEOUT", "10", "seconds for TCP connect, and again for handshake + auth"),
+    ("SCOUT_CONNECT_TIMEOUT", "10", "seconds for TCP connect, and again for handshake + auth; also each SSH call's timeout"),
+    ("SCOUT_ADAPTIVE_TIMEOUTS", "true", "shorten a host's timeouts to a multiple of its observed round trip once known (never below 2 s per call, 3 s per TCP connect, 10 s per handshake; never above SCOUT_CONNECT_TIMEOUT)"),
     ("SCOUT_IDLE_TIMEOUT", "60", "seconds an idle pooled session lives"),
     ("SCOUT_HEALTH_CHECK_INTERVAL", "15", "seconds between health checks (one SFTP round trip) of an idle pooled session; a silent peer is dropped"),
     ("SCOUT_MAX_POOL_SIZE", "100", "live SSH connections in total"),
@@ -50,6 +51,7 @@ pub struct Settings {
     pub max_output_size: usize,
     pub command_timeout: Duration,
     pub connect_timeout: Duration,
+    pub adaptive_timeouts: bool,
     pub idle_timeout: Duration,
     pub health_check_interval: Duration,
     pub max_pool_size: usize,
@@ -90,6 +92,7 @@ impl Settings {
             max_output_size: env.count("SCOUT_MAX_OUTPUT_SIZE", 262_144, 1024, None)?,
             command_timeout: env.seconds("SCOUT_COMMAND_TIMEOUT", 30.0, false)?,
             connect_timeout: env.seconds("SCOUT_CONNECT_TIMEOUT", 10.0, false)?,
+            adaptive_timeouts: env.boolean("SCOUT_ADAPTIVE_TIMEOUTS", true)?,
             idle_timeout: env.seconds("SCOUT_IDLE_TIMEOUT", 60.0, false)?,
             health_check_interval: env.seconds("SCOUT_HEALTH_CHECK_INTERVAL", 15.0, false)?,
             max_pool_size: env.count("SCOUT_MAX_POOL_SIZE", 100, 1, None)?,
@@ -120,6 +123,7 @@ impl Settings {
             max_output_size: 262_144,
             command_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
+            adaptive_timeouts: true,
             idle_timeout: Duration::from_secs(60),
             health_check_interval: Duration::from_secs(15),
             max_pool_size: 100,
@@ -289,6 +293,7 @@ mod tests {
         assert_eq!(s.max_output_size, 262_144);
         assert_eq!(s.command_timeout, Duration::from_secs(30));
         assert_eq!(s.connect_timeout, Duration::from_secs(10));
+        assert!(s.adaptive_timeouts);
         assert_eq!(s.idle_timeout, Duration::from_secs(60));
         assert_eq!(s.health_check_interval, Duration::from_secs(15));
         assert_eq!(s.max_pool_size, 100);
@@ -347,8 +352,10 @@ mod tests {
             ("SCOUT_WORKERS", "1024"),
             ("SCOUT_QUEUE_SIZE", "1"),
             ("SCOUT_SHUTDOWN_GRACE", "0"),
+            ("SCOUT_ADAPTIVE_TIMEOUTS", "false"),
         ])
         .unwrap();
+        assert!(!s.adaptive_timeouts);
         assert_eq!(s.ssh_config, PathBuf::from("/etc/scout/ssh_config"));
         assert_eq!(
             s.known_hosts,

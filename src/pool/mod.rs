@@ -673,6 +673,11 @@ impl<M: Manager> Pool<M> {
         }
     }
 
+    /// The manager, for figures it keeps itself (e.g. per-host latency).
+    pub fn manager(&self) -> &M {
+        &self.inner.manager
+    }
+
     /// Live connections across all hosts (idle, busy and connecting).
     pub fn live(&self) -> usize {
         self.inner.live.load(Ordering::SeqCst)

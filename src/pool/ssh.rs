@@ -21,6 +21,12 @@ impl SshManager {
     pub fn new(inventory: Arc<Inventory>, options: ConnectOptions) -> Self {
         SshManager { inventory, options }
     }
+
+    /// Each host's round-trip estimate and per-call timeout (the
+    /// estimates connects and sessions share), for metrics.
+    pub fn latency_snapshot(&self) -> Vec<crate::ssh::HostLatency> {
+        self.options.latency_snapshot()
+    }
 }
 
 impl Manager for SshManager {

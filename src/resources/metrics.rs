@@ -9,7 +9,9 @@ use crate::histogram::Summary;
 use crate::pool::{HostStats, Latencies, MetricsSnapshot};
 use crate::scout::stats::RequestSnapshot;
 use crate::scout::Scout;
+use crate::ssh::HostLatency;
 use serde_json::{json, Map, Value};
+use std::collections::HashMap;
 
 pub const URI: &str = "metrics://pool";
 
@@ -35,6 +37,8 @@ pub struct Figures {
     pub latencies: Latencies,
     /// Sorted by host name.
     pub hosts: Vec<HostStats>,
+    /// Round-trip estimates and the call timeouts derived from them, by host.
+    pub latency: HashMap<String, HostLatency>,
     pub requests: RequestSnapshot,
     pub queue: QueueStats,
 }
@@ -49,6 +53,12 @@ impl Figures {
             counters: pool.metrics(),
             latencies: pool.latencies(),
             hosts: pool.host_stats(),
+            latency: pool
+                .manager()
+                .latency_snapshot()
+                .into_iter()
+                .map(|l| (l.host.clone(), l))
+                .collect(),
             requests: scout.stats.snapshot(),
             queue,
         }
@@ -108,7 +118,8 @@ pub fn to_json(f: &Figures) -> Value {
             "queued": f.queue.queued, "running": f.queue.running,
             "rejected": f.requests.rejected, "by_mode": by_mode_json(&f.requests)
         },
-        "hosts": f.hosts.iter().take(MAX_HOSTS).map(host_json).collect::<Vec<_>>()
+        "hosts": f.hosts.iter().take(MAX_HOSTS).map(|h| host_json(h, f.latency.get(&h.host)))
+            .collect::<Vec<_>>()
     });
     if f.hosts.len() > MAX_HOSTS {
         out["hosts_omitted"] = json!(f.hosts.len() - MAX_HOSTS);
@@ -130,9 +141,16 @@ fn by_mode_json(r: &RequestSnapshot) -> Value {
     Value::Object(modes)
 }
 
-fn host_json(h: &HostStats) -> Value {
-    json!({"host": h.host, "live": h.live, "idle": h.idle, "busy": busy(h),
-           "connecting": h.connecting, "waiters": h.waiters})
+fn host_json(h: &HostStats, latency: Option<&HostLatency>) -> Value {
+    let mut v = json!({"host": h.host, "live": h.live, "idle": h.idle, "busy": busy(h),
+                       "connecting": h.connecting, "waiters": h.waiters});
+    if let Some(l) = latency {
+        v["rtt_samples"] = json!(l.samples);
+        v["rtt_ms"] = json!(ms(u64::from(l.srtt_us)));
+        v["call_timeout_ms"] = json!(l.timeout_ms);
+        v["call_timeout_adaptive"] = json!(l.adaptive);
+    }
+    v
 }
 
 /// The figures in two human-readable lines, for the log at shutdown.
@@ -232,6 +250,17 @@ mod tests {
             },
             latencies: Latencies::default(),
             hosts,
+            latency: HashMap::from([(
+                "b".to_string(),
+                HostLatency {
+                    host: "b".into(),
+                    samples: 9,
+                    srtt_us: 250,
+                    rttvar_us: 40,
+                    timeout_ms: 2000,
+                    adaptive: true,
+                },
+            )]),
             requests: stats.snapshot(),
             queue: QueueStats {
                 queued: 2,
@@ -306,6 +335,10 @@ mod tests {
             json!({"host": "a", "live": 2, "idle": 1, "busy": 1, "connecting": 0, "waiters": 0})
         );
         assert!(v.get("hosts_omitted").is_none());
+        // Latency figures appear for hosts that have them.
+        assert_eq!(v["hosts"][1]["rtt_ms"], json!(0.25));
+        assert_eq!(v["hosts"][1]["call_timeout_ms"], json!(2000));
+        assert_eq!(v["hosts"][1]["call_timeout_adaptive"], json!(true));
     }
 
     #[test]

@@ -4,10 +4,12 @@
 pub mod error;
 pub mod exec;
 pub mod host_key;
+pub mod latency;
 pub mod session;
 pub mod sftp;
 pub mod transfer;
 
 pub use error::{ErrorKind, SshError};
 pub use host_key::HostKeyPolicy;
+pub use latency::{HostLatency, Latencies};
 pub use session::{connect, probe, ConnectOptions, SshSession};

@@ -3,11 +3,13 @@
 
 use super::error::{from_ssh2, ErrorKind, SshError};
 use super::host_key::{HostKeyPolicy, Peer};
+use super::latency::{HostEstimates, Latencies, Timeout};
 use crate::config::HostConfig;
 use ssh2::{Session, Sftp};
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Everything a connect needs besides the host itself.
@@ -22,6 +24,18 @@ pub struct ConnectOptions {
     pub use_agent: bool,
     /// Tried when a host names no IdentityFile, as OpenSSH does.
     pub default_keys: Vec<PathBuf>,
+    /// Derive per-host timeouts from observed latency (SCOUT_ADAPTIVE_TIMEOUTS).
+    pub adaptive_timeouts: bool,
+    /// Observed latency per host; kept whether or not timeouts adapt.
+    pub latencies: Arc<Latencies>,
+}
+
+impl ConnectOptions {
+    /// Each tracked host's round-trip estimate and per-call timeout, for metrics.
+    pub fn latency_snapshot(&self) -> Vec<super::latency::HostLatency> {
+        self.latencies
+            .snapshot(self.io_timeout, self.adaptive_timeouts)
+    }
 }
 
 /// A connected, authenticated session with its lazily opened SFTP handle.
@@ -35,6 +49,12 @@ pub struct SshSession {
     socket: TcpStream,
     label: String,
     io_timeout: Duration,
+    /// This host's latency estimates: fed by single-request round trips,
+    /// read by every call timeout.
+    latency: Arc<HostEstimates>,
+    adaptive: bool,
+    /// The per-call timeout last applied, to explain a timeout error.
+    applied: parking_lot::Mutex<Timeout>,
     /// Set when an operation left the session in an unknown state.
     poisoned: bool,
 }
@@ -71,13 +91,50 @@ impl SshSession {
             .ok_or_else(|| SshError::new(ErrorKind::Channel, "SFTP unavailable"))
     }
 
-    /// Applies the per-call libssh2 timeout, shortened to fit `deadline`.
+    /// Applies the per-call libssh2 timeout for calls that wait for one
+    /// answer (adaptive when enabled), shortened to fit `deadline`.
     pub fn set_call_timeout(&self, deadline: Option<Instant>) {
-        let mut budget = self.io_timeout;
-        if let Some(d) = deadline {
-            budget = budget.min(d.saturating_duration_since(Instant::now()));
+        let timeout = if self.adaptive {
+            self.latency.call_timeout(self.io_timeout)
+        } else {
+            Timeout::configured(self.io_timeout)
+        };
+        self.apply(timeout, deadline);
+    }
+
+    /// Applies the configured per-call timeout, for calls whose duration
+    /// depends on bandwidth or the remote disk rather than on latency
+    /// (writing a chunk of a transfer, fsync, the close that follows).
+    pub fn set_bulk_call_timeout(&self, deadline: Option<Instant>) {
+        self.apply(Timeout::configured(self.io_timeout), deadline);
+    }
+
+    fn apply(&self, timeout: Timeout, deadline: Option<Instant>) {
+        let timeout = match deadline {
+            Some(d) => timeout.within(d.saturating_duration_since(Instant::now())),
+            None => timeout,
+        };
+        self.session.set_timeout(millis(timeout.budget));
+        *self.applied.lock() = timeout;
+    }
+
+    /// Adds to a timeout error how long was waited and why that long.
+    pub fn explain_timeout(&self, mut err: SshError) -> SshError {
+        if err.kind == ErrorKind::Timeout {
+            err.message = format!("{}: {}", err.message, self.applied.lock().describe());
         }
-        self.session.set_timeout(millis(budget));
+        err
+    }
+
+    /// This host's latency estimates, to time single-request round trips
+    /// while the SFTP handle is borrowed.
+    pub fn sftp_timed(&mut self) -> Result<(&Sftp, &HostEstimates), SshError> {
+        self.sftp()?;
+        let sftp = self
+            .sftp
+            .as_ref()
+            .ok_or_else(|| SshError::new(ErrorKind::Channel, "SFTP unavailable"))?;
+        Ok((sftp, &self.latency))
     }
 
     /// Whether the server is still there, judged without a round trip:
@@ -111,11 +168,20 @@ impl SshSession {
 
     fn stat_home(&mut self) -> Result<(), SshError> {
         let label = self.label.clone();
-        match self.sftp()?.stat(std::path::Path::new(".")) {
-            Ok(_) => Ok(()),
+        let (sftp, latency) = self.sftp_timed()?;
+        let started = Instant::now();
+        match sftp.stat(std::path::Path::new(".")) {
             // A status reply (say, the home directory is missing) is
-            // still an answer: the connection works.
-            Err(e) if matches!(e.code(), ssh2::ErrorCode::SFTP(_)) => Ok(()),
+            // still an answer: the connection works. Either way it is a
+            // fresh round-trip sample for the adaptive timeouts.
+            Ok(_) => {
+                latency.observe_round_trip(started.elapsed());
+                Ok(())
+            }
+            Err(e) if matches!(e.code(), ssh2::ErrorCode::SFTP(_)) => {
+                latency.observe_round_trip(started.elapsed());
+                Ok(())
+            }
             Err(e) => Err(from_ssh2(
                 &format!("{label}: health check (SFTP stat of the login directory)"),
                 &e,
@@ -161,26 +227,65 @@ pub fn connect(
         hostname: &host.hostname,
         port: host.port,
     };
-    let budget = host
+    let configured = host
         .connect_timeout
         .map_or(opts.connect_timeout, |t| t.min(opts.connect_timeout));
-    let tcp_deadline = deadline.min(Instant::now() + budget);
-    let stream = open_tcp(host, tcp_deadline)?;
-    let ssh_deadline = deadline.min(Instant::now() + budget);
-    let (session, socket) = handshake_with_retries(host, &peer, stream, ssh_deadline)?;
+    let latency = opts.latencies.host(&host.alias);
+    let (tcp, setup) = if opts.adaptive_timeouts {
+        (
+            latency.connect_timeout(configured),
+            latency.setup_timeout(configured),
+        )
+    } else {
+        (
+            Timeout::configured(configured),
+            Timeout::configured(configured),
+        )
+    };
+    // Name resolution keeps the configured budget: a resolver's retries
+    // have nothing to do with this host's round trips.
+    let tcp_deadline = deadline.min(Instant::now() + configured);
+    let stream = open_tcp(host, tcp_deadline, &tcp, Some(&latency))?;
+    let started = Instant::now();
+    let setup = setup.within(deadline.saturating_duration_since(started));
+    let ssh_deadline = started + setup.budget;
+    let link = Link {
+        tcp: &tcp,
+        setup: &setup,
+        latency: &latency,
+    };
+    let (session, socket) = handshake_with_retries(host, &peer, stream, ssh_deadline, &link)?;
     opts.host_keys.verify(&session, &peer)?;
     session.set_timeout(millis_until(ssh_deadline));
-    authenticate(&session, host, opts)?;
-    // keepalive_send() sends only once this interval has passed.
-    session.set_keepalive(false, 1);
+    authenticate(&session, host, opts).map_err(|mut e| {
+        if e.kind == ErrorKind::Timeout {
+            e.message = format!("{}: {}", e.message, setup.describe());
+        }
+        e
+    })?;
+    latency.observe_setup(started.elapsed());
+    // No keepalive interval outside keepalive(): while one is set, libssh2
+    // ends every blocking wait at the next keepalive time (at most 2 s) with
+    // a timeout error, whatever the call's own timeout.
+    session.set_keepalive(false, 0);
     Ok(SshSession {
         sftp: None,
         session,
         socket,
         label: host.alias.clone(),
         io_timeout: opts.io_timeout,
+        latency,
+        adaptive: opts.adaptive_timeouts,
+        applied: parking_lot::Mutex::new(Timeout::configured(opts.io_timeout)),
         poisoned: false,
     })
+}
+
+/// The budgets of one connect and where its round trips are recorded.
+struct Link<'a> {
+    tcp: &'a Timeout,
+    setup: &'a Timeout,
+    latency: &'a HostEstimates,
 }
 
 fn millis(d: Duration) -> u32 {
@@ -192,16 +297,30 @@ fn millis_until(deadline: Instant) -> u32 {
     millis(deadline.saturating_duration_since(Instant::now()))
 }
 
-fn open_tcp(host: &HostConfig, deadline: Instant) -> Result<TcpStream, SshError> {
+/// Resolves `host` and connects to its addresses in turn, each attempt
+/// within `attempt` and all of it before `deadline`. A connect's time is
+/// one round trip (SYN, SYN-ACK): it is recorded in `latency`.
+fn open_tcp(
+    host: &HostConfig,
+    deadline: Instant,
+    attempt: &Timeout,
+    latency: Option<&HostEstimates>,
+) -> Result<TcpStream, SshError> {
     let addrs = resolve(host, deadline)?;
     let mut last = None;
+    let mut waited = *attempt;
     for addr in &addrs {
         let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
             break;
         }
-        match TcpStream::connect_timeout(addr, remaining) {
+        waited = attempt.within(remaining);
+        let started = Instant::now();
+        match TcpStream::connect_timeout(addr, waited.budget) {
             Ok(stream) => {
+                if let Some(latency) = latency {
+                    latency.observe_round_trip(started.elapsed());
+                }
                 // Without it every request/response turn waits ~40 ms for
                 // delayed ACKs (DESIGN §3).
                 let _ = stream.set_nodelay(true);
@@ -210,7 +329,11 @@ fn open_tcp(host: &HostConfig, deadline: Instant) -> Result<TcpStream, SshError>
             Err(e) => last = Some((*addr, e)),
         }
     }
-    Err(tcp_error(host, last))
+    let mut err = tcp_error(host, last);
+    if err.kind == ErrorKind::Timeout {
+        err.message = format!("{}: {}", err.message, waited.describe());
+    }
+    Err(err)
 }
 
 fn tcp_error(host: &HostConfig, last: Option<(SocketAddr, std::io::Error)>) -> SshError {
@@ -285,13 +408,14 @@ fn handshake_with_retries(
     peer: &Peer,
     mut stream: TcpStream,
     deadline: Instant,
+    link: &Link,
 ) -> Result<(Session, TcpStream), SshError> {
     let mut attempt = 1;
     loop {
         let socket = stream
             .try_clone()
             .map_err(|e| SshError::new(ErrorKind::Disconnected, format!("{}: {e}", host.alias)))?;
-        let err = match handshake(stream, peer, deadline) {
+        let err = match handshake(stream, peer, deadline, link.setup) {
             Ok(session) => return Ok((session, socket)),
             Err(HandshakeError { error, dropped }) if dropped => error,
             Err(HandshakeError { error, .. }) => return Err(error),
@@ -304,7 +428,7 @@ fn handshake_with_retries(
         log::debug!("{err}; retrying in {pause:?} (attempt {attempt} of {HANDSHAKE_ATTEMPTS})");
         std::thread::sleep(pause);
         attempt += 1;
-        stream = open_tcp(host, deadline)?;
+        stream = open_tcp(host, deadline, link.tcp, Some(link.latency))?;
     }
 }
 
@@ -326,7 +450,12 @@ struct HandshakeError {
     dropped: bool,
 }
 
-fn handshake(stream: TcpStream, peer: &Peer, deadline: Instant) -> Result<Session, HandshakeError> {
+fn handshake(
+    stream: TcpStream,
+    peer: &Peer,
+    deadline: Instant,
+    budget: &Timeout,
+) -> Result<Session, HandshakeError> {
     let who = format!("{} ({}:{})", peer.alias, peer.hostname, peer.port);
     let mut session = Session::new().map_err(|e| HandshakeError {
         error: from_ssh2(&who, &e),
@@ -339,7 +468,8 @@ fn handshake(stream: TcpStream, peer: &Peer, deadline: Instant) -> Result<Sessio
         if err.kind == ErrorKind::Timeout {
             err.message = format!(
                 "{who}: SSH handshake timed out: the port accepts TCP but the server did not \
-                 complete the SSH handshake in time"
+                 complete the SSH handshake in time: {}",
+                budget.describe()
             );
         }
         let dropped = dropped_before_handshake(&e);
@@ -476,5 +606,11 @@ fn key_failure(e: &ssh2::Error) -> String {
 /// Whether the host accepts TCP connections on its SSH port within
 /// `timeout` (no SSH traffic: a cheap "online" mark).
 pub fn probe(host: &HostConfig, timeout: Duration) -> bool {
-    open_tcp(host, Instant::now() + timeout).is_ok()
+    open_tcp(
+        host,
+        Instant::now() + timeout,
+        &Timeout::configured(timeout),
+        None,
+    )
+    .is_ok()
 }

@@ -1,6 +1,7 @@
 //! File operations over SFTP: no remote process, paths passed as data.
 
 use super::error::{from_ssh2, SshError};
+use super::latency::HostEstimates;
 use super::session::SshSession;
 use ssh2::FileStat;
 use std::io::Read;
@@ -28,13 +29,36 @@ fn ctx(sess: &SshSession, path: &str, what: &str) -> String {
     format!("{}:{path}: {what}", sess.label())
 }
 
+/// Times a request answered in one round trip. Only answers count (a
+/// success or an SFTP status such as "no such file"): a timeout or a lost
+/// connection says nothing about the round trip.
+fn round_trip<T>(
+    latency: &HostEstimates,
+    request: impl FnOnce() -> Result<T, ssh2::Error>,
+) -> Result<T, ssh2::Error> {
+    let started = Instant::now();
+    let result = request();
+    let answered = match &result {
+        Ok(_) => true,
+        Err(e) => matches!(e.code(), ssh2::ErrorCode::SFTP(_)),
+    };
+    if answered {
+        latency.observe_round_trip(started.elapsed());
+    }
+    result
+}
+
 /// `stat` (following symlinks).
 pub fn stat(sess: &mut SshSession, path: &str, deadline: Instant) -> Result<FileStat, SshError> {
     sess.set_call_timeout(Some(deadline));
+    let result = stat_once(sess, path);
+    result.map_err(|e| sess.explain_timeout(e))
+}
+
+fn stat_once(sess: &mut SshSession, path: &str) -> Result<FileStat, SshError> {
     let context = ctx(sess, path, "cannot stat");
-    let sftp = sess.sftp()?;
-    sftp.stat(Path::new(path))
-        .map_err(|e| from_ssh2(&context, &e))
+    let (sftp, latency) = sess.sftp_timed()?;
+    round_trip(latency, || sftp.stat(Path::new(path))).map_err(|e| from_ssh2(&context, &e))
 }
 
 /// Reads at most `cap` bytes of a file. `known_size` is the size a
@@ -49,16 +73,29 @@ pub fn read_head(
     deadline: Instant,
 ) -> Result<FileHead, SshError> {
     sess.set_call_timeout(Some(deadline));
+    let result = read_head_once(sess, path, cap, known_size);
+    result.map_err(|e| sess.explain_timeout(e))
+}
+
+fn read_head_once(
+    sess: &mut SshSession,
+    path: &str,
+    cap: u64,
+    known_size: Option<u64>,
+) -> Result<FileHead, SshError> {
     let open_ctx = ctx(sess, path, "cannot open");
     let read_ctx = ctx(sess, path, "read failed");
-    let sftp = sess.sftp()?;
-    let mut file = sftp
-        .open(Path::new(path))
-        .map_err(|e| from_ssh2(&open_ctx, &e))?;
+    let (sftp, latency) = sess.sftp_timed()?;
+    let mut file =
+        round_trip(latency, || sftp.open(Path::new(path))).map_err(|e| from_ssh2(&open_ctx, &e))?;
     let size = match known_size {
         Some(s) => Some(s),
-        None => file.stat().ok().and_then(|s| s.size),
+        None => round_trip(latency, || file.stat())
+            .ok()
+            .and_then(|s| s.size),
     };
+    // The reads are not timed: libssh2 pipelines them, so one call's
+    // time is not one round trip.
     let limit = read_limit(size, cap);
     let mut bytes = Vec::with_capacity(limit.min(16 << 20) as usize);
     (&mut file)
@@ -97,13 +134,23 @@ pub fn list(
     deadline: Instant,
 ) -> Result<(Vec<Entry>, bool), SshError> {
     sess.set_call_timeout(Some(deadline));
+    let result = list_once(sess, path, max_entries);
+    result.map_err(|e| sess.explain_timeout(e))
+}
+
+fn list_once(
+    sess: &mut SshSession,
+    path: &str,
+    max_entries: usize,
+) -> Result<(Vec<Entry>, bool), SshError> {
     let context = ctx(sess, path, "cannot list");
-    let sftp = sess.sftp()?;
-    let mut dir = sftp
-        .opendir(Path::new(path))
+    let (sftp, latency) = sess.sftp_timed()?;
+    let mut dir = round_trip(latency, || sftp.opendir(Path::new(path)))
         .map_err(|e| from_ssh2(&context, &e))?;
     let mut entries = Vec::new();
     let mut cut = false;
+    // readdir is not timed: most calls are answered from entries that
+    // arrived with an earlier one.
     loop {
         match dir.readdir() {
             Ok((name, stat)) => {
@@ -129,8 +176,7 @@ pub fn list(
     entries.sort_by(|a, b| a.name.cmp(&b.name));
     for entry in entries.iter_mut().filter(|e| is_symlink(&e.stat)) {
         let full = join(path, &entry.name);
-        entry.link_target = sftp
-            .readlink(Path::new(&full))
+        entry.link_target = round_trip(latency, || sftp.readlink(Path::new(&full)))
             .ok()
             .map(|t| t.to_string_lossy().into_owned());
     }

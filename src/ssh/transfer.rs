@@ -440,7 +440,7 @@ impl RemoteTemp {
     ) -> Result<(), TransferError> {
         let dest = |e: SshError| TransferError::new(Side::Destination, e);
         let ctx = format!("{}:{}", self.host, self.target);
-        sess.set_call_timeout(Some(deadline));
+        sess.set_bulk_call_timeout(Some(deadline));
         let stat = FileStat {
             size: None,
             uid: None,
@@ -550,7 +550,7 @@ pub fn upload(
         let mut write = |chunk: &[u8]| {
             check_deadline(deadline, started, &ctx)
                 .map_err(|e| TransferError::new(Side::Destination, e))?;
-            s.set_call_timeout(Some(deadline));
+            s.set_bulk_call_timeout(Some(deadline));
             file.write_all(chunk).map_err(|e| {
                 TransferError::new(
                     Side::Destination,
@@ -745,7 +745,7 @@ pub fn relay(
         let (s, d) = ends.both();
         let mut read = remote_reader(s, &mut remote_src, deadline, started, &src_ctx);
         let mut write = |chunk: &[u8]| {
-            d.set_call_timeout(Some(deadline));
+            d.set_bulk_call_timeout(Some(deadline));
             file.write_all(chunk).map_err(|e| {
                 TransferError::new(
                     Side::Destination,
