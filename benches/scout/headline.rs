@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::client::Client;
 use crate::floor::{self, Endpoint, Op};
@@ -45,7 +45,7 @@ fn read_call(b: &Bench, host: usize) -> Value {
 /// Spawn → initialize answered, and the first call on a host the new server has never
 /// reached (TCP + handshake + auth + SFTP + the read), each the median over fresh servers.
 fn cold_start(b: &Bench) -> Vec<Row> {
-    let spawns = b.pick(3, 7);
+    let spawns = b.pick(3, 11);
     let mut inits = Vec::new();
     let mut firsts = Vec::new();
     let mut error = None;
@@ -79,9 +79,9 @@ fn cold_start(b: &Bench) -> Vec<Row> {
 
 /// The floor for a first call: connect, authenticate, open SFTP and read, with ssh2.
 fn floor_connect(b: &Bench) -> String {
-    let times: Result<Vec<Duration>, String> = (0..b.pick(3, 7))
+    let times: Result<Vec<Duration>, String> = (0..b.pick(3, 11))
         .map(|i| {
-            let t = std::time::Instant::now();
+            let t = Instant::now();
             let conn = floor::connect(&b.endpoint(i % b.fleet.host_count()))?;
             conn.read(&b.small)?;
             Ok(t.elapsed())
@@ -96,7 +96,7 @@ fn floor_connect(b: &Bench) -> String {
 
 /// 64 requests in flight to one host: throughput, the pool's check-out time and lock wait.
 fn single_host(b: &Bench) -> Vec<Row> {
-    let total = b.pick(500, 5000);
+    let total = b.pick(500, 20_000);
     let calls = vec![read_call(b, 0); total];
     let measured = started(b, &[]).and_then(|(mut client, _)| {
         // Warm-up: the host's connections are opened before the clock starts.
@@ -196,7 +196,7 @@ fn openssh_throughput(b: &Bench, threads: usize) -> String {
 /// The same load spread over several hosts, against the floor with as many sessions.
 fn multi_host(b: &Bench) -> Row {
     let hosts = b.fleet.host_count().min(b.pick(10, 20));
-    let total = b.pick(500, 5000);
+    let total = b.pick(500, 20_000);
     let calls: Vec<Value> = (0..total).map(|i| read_call(b, i % hosts)).collect();
     let measured = started(b, &[]).and_then(|(mut client, _)| {
         client.pipelined(&calls[..hosts * 8], IN_FLIGHT, false, RUN_LIMIT)?;
@@ -275,10 +275,11 @@ fn bound(b: &Bench) -> Row {
             let pid = client.pid();
             let most = AtomicUsize::new(0);
             let done = AtomicBool::new(false);
+            let sampling_ends = Instant::now() + RUN_LIMIT + Duration::from_secs(10);
             let run = thread::scope(|scope| {
                 scope.spawn(|| {
-                    // Bounded by the run, which is bounded by RUN_LIMIT.
-                    while !done.load(Ordering::Relaxed) {
+                    // Ends with the run, and in any case soon after the run's own limit.
+                    while !done.load(Ordering::Relaxed) && Instant::now() < sampling_ends {
                         most.fetch_max(b.fleet.connections_held_by(pid), Ordering::Relaxed);
                         thread::sleep(Duration::from_millis(5));
                     }

@@ -90,9 +90,9 @@ pub fn run(b: &Bench) -> Section {
     let mut read_p50 = None;
     for case in cases(b) {
         let samples = if case.bytes.is_some() {
-            b.pick(10, 50)
+            b.pick(10, 100)
         } else {
-            b.pick(30, 300)
+            b.pick(30, 1000)
         };
         let m = Measured {
             scout: scout
