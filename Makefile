@@ -2,7 +2,7 @@
 
 CARGO ?= cargo
 
-.PHONY: build test test-deps lint demo fuzz clean
+.PHONY: build test test-deps lint demo bench fuzz clean
 
 build:
 	$(CARGO) build --release
@@ -28,6 +28,15 @@ lint:
 demo: test-deps
 	$(CARGO) build --release
 	$(CARGO) run --release --example demo
+
+# Benchmarks (benches/scout/, a program, never run by `make test`): a real sshd fleet on
+# loopback plus userspace delay lines for WAN latency; scout-mcp against bare ssh2 (the floor)
+# and OpenSSH + ControlMaster, beside the Python original's published figures. Prints one
+# markdown table and writes benches/results/latest.md and benches/results/scaling.svg.
+# About 10 minutes; BENCH_QUICK=1 make bench is a short smoke run.
+bench: test-deps
+	$(CARGO) build --release
+	$(CARGO) bench --bench scout
 
 # Fuzzing (fuzz/, its own workspace; never part of `make test`). cargo-fuzz wants nightly -Z
 # flags; RUSTC_BOOTSTRAP=1 lets the stable toolchain accept them. Each target runs for

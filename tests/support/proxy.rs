@@ -1,5 +1,6 @@
 //! A userspace TCP proxy in front of one fleet host, with faults switchable at runtime:
-//! latency, a silent (half-open) peer, clean closes (FIN), resets (RST) and refused connects.
+//! latency (a delay line), throttling, a silent (half-open) peer, clean closes (FIN), resets
+//! (RST) and refused connects.
 //! `tc netem` is not available here (DESIGN.md §3), so this is how tests inject network faults.
 //!
 //! Each connection is served by two threads, one per direction. Sockets carry short read and
@@ -7,6 +8,7 @@
 //! [`TICK`]. The proxy serves at most [`MAX_CONNECTIONS`] connections at once and stops on
 //! its own after [`MAX_LIFETIME`], so a forgotten one cannot run forever.
 
+use std::collections::VecDeque;
 use std::fs;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -32,6 +34,13 @@ const TICK: Duration = Duration::from_millis(20);
 
 /// Bytes read at once in one direction (one "chunk" for [`Proxy::delay`]).
 const CHUNK: usize = 16 * 1024;
+
+/// Bytes a delay line holds per direction before it stops reading: what a 10 ms line carries
+/// at ~3 GB/s, so it bounds memory without limiting any bandwidth seen here.
+const MAX_IN_LINE: usize = 32 << 20;
+
+/// The shortest read timeout a delay line asks for (the kernel rejects zero).
+const MIN_WAIT: Duration = Duration::from_micros(50);
 
 /// How a connection is to end.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -66,6 +75,7 @@ struct Shared {
     stalled: AtomicBool,
     refuse: AtomicBool,
     delay_us: AtomicU64,
+    latency_us: AtomicU64,
     conns: Mutex<Vec<Arc<Conn>>>,
     accepted: AtomicUsize,
     /// Bytes forwarded so far, both directions, all connections.
@@ -99,6 +109,7 @@ impl Proxy {
             stalled: AtomicBool::new(false),
             refuse: AtomicBool::new(false),
             delay_us: AtomicU64::new(0),
+            latency_us: AtomicU64::new(0),
             conns: Mutex::new(Vec::new()),
             accepted: AtomicUsize::new(0),
             forwarded: AtomicU64::new(0),
@@ -136,11 +147,23 @@ impl Proxy {
         self.shared.conns.lock().expect("conns lock").len()
     }
 
-    /// Waits this long before forwarding each chunk, in each direction (zero: no delay).
+    /// Waits this long before forwarding each chunk, in each direction (zero: no delay). The
+    /// forwarding thread itself sleeps, so this throttles bandwidth (one chunk per `delay`) as
+    /// well as adding latency: what a test wants to make a big transfer slow. For latency
+    /// alone, as over a WAN, see [`Proxy::latency`].
     pub fn delay(&self, delay: Duration) {
         self.shared
             .delay_us
             .store(delay.as_micros() as u64, Ordering::SeqCst);
+    }
+
+    /// Adds `one_way` latency in each direction without limiting bandwidth, like a WAN link:
+    /// every chunk is stamped when it arrives and sent on at arrival + `one_way`, while later
+    /// chunks keep arriving behind it (zero: forward at once). Applies to bytes read from now on.
+    pub fn latency(&self, one_way: Duration) {
+        self.shared
+            .latency_us
+            .store(one_way.as_micros() as u64, Ordering::SeqCst);
     }
 
     /// Stops forwarding in both directions, keeping every socket open: the peers see a silent,
@@ -295,14 +318,59 @@ fn accept_loop(listener: TcpListener, addr: SocketAddr, shared: &Arc<Shared>) {
     shared.conns.lock().expect("conns lock").clear();
 }
 
+/// Chunks read but not yet sent, each with the moment it is due (a delay line).
+#[derive(Default)]
+struct Line {
+    chunks: VecDeque<(Instant, Vec<u8>)>,
+    bytes: usize,
+}
+
+impl Line {
+    fn push(&mut self, due: Instant, chunk: &[u8]) {
+        self.bytes += chunk.len();
+        self.chunks.push_back((due, chunk.to_vec()));
+    }
+
+    fn next_due(&self) -> Option<Instant> {
+        self.chunks.front().map(|(due, _)| *due)
+    }
+
+    /// Sends every chunk whose time has come; false if the connection is to end.
+    fn send_due(&mut self, conn: &Conn, shared: &Shared, to: &TcpStream) -> bool {
+        while let Some((due, chunk)) = self.chunks.front() {
+            if *due > Instant::now() {
+                break;
+            }
+            if !send(conn, shared, to, chunk) {
+                return false;
+            }
+            self.bytes -= chunk.len();
+            self.chunks.pop_front();
+        }
+        true
+    }
+
+    /// How long a read may block before the next chunk is due.
+    fn read_wait(&self) -> Duration {
+        match self.next_due() {
+            Some(due) => due
+                .saturating_duration_since(Instant::now())
+                .clamp(MIN_WAIT, TICK),
+            None => TICK,
+        }
+    }
+}
+
 /// Copies one direction until EOF, an error, or an ending is asked for.
 fn forward(conn: &Conn, shared: &Shared, to_upstream: bool) {
-    let (mut from, mut to) = if to_upstream {
+    let (mut from, to) = if to_upstream {
         (&conn.client, &conn.upstream)
     } else {
         (&conn.upstream, &conn.client)
     };
     let mut buf = vec![0u8; CHUNK];
+    let mut line = Line::default();
+    let mut read_timeout = TICK;
     loop {
         if conn.ending() != Ending::None || shared.stopping() {
             return;
@@ -311,10 +379,23 @@ fn forward(conn: &Conn, shared: &Shared, to_upstream: bool) {
             thread::sleep(TICK);
             continue;
         }
+        if !line.send_due(conn, shared, to) {
+            return;
+        }
+        if line.bytes >= MAX_IN_LINE {
+            thread::sleep(line.read_wait());
+            continue;
+        }
+        // Wake up in time for the next due chunk, not a whole tick later.
+        let wait = line.read_wait();
+        if wait != read_timeout && from.set_read_timeout(Some(wait)).is_ok() {
+            read_timeout = wait;
+        }
         let n = match from.read(&mut buf) {
             Ok(0) => {
-                // The sender closed its side: pass the FIN on, keep the other direction.
-                if conn.ending() == Ending::None {
+                // The sender closed its side: deliver what is still on the line, then pass
+                // the FIN on and keep the other direction.
+                if drain_line(&mut line, conn, shared, to) && conn.ending() == Ending::None {
                     let _ = to.shutdown(Shutdown::Write);
                 }
                 return;
@@ -324,34 +405,64 @@ fn forward(conn: &Conn, shared: &Shared, to_upstream: bool) {
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(_) => return,
         };
+        let latency = Duration::from_micros(shared.latency_us.load(Ordering::SeqCst));
+        if !latency.is_zero() || !line.chunks.is_empty() {
+            // Queued behind earlier chunks even at zero latency, so bytes stay in order.
+            line.push(Instant::now() + latency, &buf[..n]);
+            continue;
+        }
         let delay = Duration::from_micros(shared.delay_us.load(Ordering::SeqCst));
         if !delay.is_zero() {
             thread::sleep(delay);
         }
-        let mut sent = 0;
-        while sent < n {
-            if conn.ending() != Ending::None || shared.stopping() {
-                return;
-            }
-            if shared.stalled.load(Ordering::SeqCst) {
-                thread::sleep(TICK);
-                continue;
-            }
-            match to.write(&buf[sent..n]) {
-                Ok(0) => return,
-                Ok(k) => {
-                    sent += k;
-                    shared.forwarded.fetch_add(k as u64, Ordering::SeqCst);
-                }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
-                    ) => {}
-                Err(_) => return,
-            }
+        if !send(conn, shared, to, &buf[..n]) {
+            return;
         }
     }
+}
+
+/// Sends everything left on the line as it falls due (bounded by the latency); false if the
+/// connection is to end first.
+fn drain_line(line: &mut Line, conn: &Conn, shared: &Shared, to: &TcpStream) -> bool {
+    while let Some(due) = line.next_due() {
+        if conn.ending() != Ending::None || shared.stopping() {
+            return false;
+        }
+        thread::sleep(due.saturating_duration_since(Instant::now()));
+        if !line.send_due(conn, shared, to) {
+            return false;
+        }
+    }
+    true
+}
+
+/// Writes all of `bytes` to `to`, holding off while stalled; false if the connection is to
+/// end or the write fails.
+fn send(conn: &Conn, shared: &Shared, mut to: &TcpStream, bytes: &[u8]) -> bool {
+    let mut sent = 0;
+    while sent < bytes.len() {
+        if conn.ending() != Ending::None || shared.stopping() {
+            return false;
+        }
+        if shared.stalled.load(Ordering::SeqCst) {
+            thread::sleep(TICK);
+            continue;
+        }
+        match to.write(&bytes[sent..]) {
+            Ok(0) => return false,
+            Ok(k) => {
+                sent += k;
+                shared.forwarded.fetch_add(k as u64, Ordering::SeqCst);
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) => {}
+            Err(_) => return false,
+        }
+    }
+    true
 }
 
 /// Run by each direction thread as it ends: the last one closes the connection the way it was
