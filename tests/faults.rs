@@ -136,19 +136,23 @@ fn a_reset_mid_command_fails_naming_the_host_and_the_pool_recovers() {
     let proxy = fleet.proxy(0);
     let timeout = CONNECT_TIMEOUT.to_string();
     let mut scout = spawn_through(&fleet, &proxy, &[("SCOUT_CONNECT_TIMEOUT", &timeout)]);
+    // The command leaves a mark once it runs: the reset must hit a running
+    // command, however long the connect took on a busy machine.
+    let mark = std::env::temp_dir().join(format!("scout-reset-mark-{}", std::process::id()));
+    let _ = std::fs::remove_file(&mark);
     let started = Instant::now();
     let id = start_call(
         &mut scout,
-        json!({"target": "proxied:/", "query": "sleep 2; echo done"}),
+        json!({"target": "proxied:/", "query": format!("touch {}; sleep 2; echo done", mark.display())}),
     );
-    let connected = poll(PATIENCE, Duration::from_millis(5), || {
-        (proxy.open_connections() > 0).then_some(())
+    let running = poll(PATIENCE, Duration::from_millis(5), || {
+        mark.exists().then_some(())
     });
+    let _ = std::fs::remove_file(&mark);
     assert!(
-        connected.is_some(),
-        "scout-mcp never connected through the proxy"
+        running.is_some(),
+        "the command never started through the proxy"
     );
-    std::thread::sleep(Duration::from_millis(300));
     proxy.reset();
     let r = wait_call(&mut scout, id, PATIENCE);
     assert!(r.is_error, "a reset command must fail, got: {}", r.text);
