@@ -35,7 +35,7 @@ pub struct Core {
 pub fn build_core(settings: Settings) -> Result<Core, String> {
     let ssh_config = SshConfig::load(&settings.ssh_config).map_err(|e| e.to_string())?;
     let inventory = Arc::new(Inventory::new(
-        &ssh_config,
+        ssh_config,
         settings.allowlist.as_deref(),
         &settings.blocklist,
     ));

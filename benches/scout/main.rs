@@ -127,15 +127,17 @@ fn parsing(quick: bool) -> Section {
         .into_iter()
         .map(|hosts| {
             let row = Row::new(format!(
-                "ssh config parse + inventory, {hosts} hosts (median of {runs})"
+                "ssh config parse + inventory (start-up), {hosts} hosts (median of {runs})"
             ))
             .python("98k hosts/s");
             match parse::config_load(hosts, runs) {
-                Ok(t) => {
+                Ok((t, resolve)) => {
                     let row = row.scout(format!(
-                        "{:.2} ms ({:.0}k hosts/s)",
+                        "{:.2} ms ({:.0}k hosts/s); then resolving all {} aliases: {:.2} ms",
                         stats::ms(t),
-                        stats::rate(hosts, t) / 1000.0
+                        stats::rate(hosts, t) / 1000.0,
+                        2 * hosts,
+                        stats::ms(resolve)
                     ));
                     if hosts == 10_000 {
                         row.target("≤ 20 ms", Some(t.as_secs_f64() <= 0.020))
@@ -167,21 +169,38 @@ fn main() {
     let quick = std::env::var("BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
     let started = Instant::now();
     let header = report::header(quick);
-    let mut sections = vec![section("parsing", || parsing(quick))];
-    let bench = catch_unwind(|| Bench::new(quick));
+    // BENCH_ONLY=operations,scaling runs just those sections (for profiling).
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let wanted = |name: &str| only.is_empty() || only.split(',').any(|o| o.trim() == name);
+    let mut sections = Vec::new();
+    if wanted("parsing") {
+        sections.push(section("parsing", || parsing(quick)));
+    }
+    let network = ["headline", "operations", "scaling"];
+    let bench = match network.iter().any(|s| wanted(s)) {
+        true => catch_unwind(|| Bench::new(quick)).map(Some),
+        false => Ok(None),
+    };
     let mut svg = None;
     match &bench {
-        Ok(b) => {
-            sections.push(section("headline", || headline::run(b)));
-            sections.push(section("operations", || ops::run(b)));
-            sections.push(section("scaling", || {
-                let (s, series) = scaling::run(b);
-                svg = Some(report::svg(
-                    "scout-mcp: N hosts, wall time until all answered",
-                    &series,
-                ));
-                s
-            }));
+        Ok(None) => {}
+        Ok(Some(b)) => {
+            if wanted("headline") {
+                sections.push(section("headline", || headline::run(b)));
+            }
+            if wanted("operations") {
+                sections.push(section("operations", || ops::run(b)));
+            }
+            if wanted("scaling") {
+                sections.push(section("scaling", || {
+                    let (s, series) = scaling::run(b);
+                    svg = Some(report::svg(
+                        "scout-mcp: N hosts, wall time until all answered",
+                        &series,
+                    ));
+                    s
+                }));
+            }
         }
         Err(_) => sections.push(Section {
             title: "fleet".into(),
@@ -202,6 +221,10 @@ fn main() {
     ];
     let table = report::markdown(&header, &sections, &notes);
     println!("{table}");
+    if !only.is_empty() {
+        eprintln!("bench: BENCH_ONLY={only}: partial run, results not written");
+        return;
+    }
     let dir = report::results_dir();
     let written = std::fs::create_dir_all(&dir)
         .and_then(|()| std::fs::write(dir.join("latest.md"), &table))

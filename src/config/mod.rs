@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::ffi::CStr;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// A configuration problem, already phrased for the person who has to fix it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,41 +106,58 @@ fn passwd_lookup(
 }
 
 /// The hosts scout may reach: ssh config aliases after the allow/block lists.
+///
+/// A host's settings are resolved from the config on first use and kept:
+/// start-up stays quick with tens of thousands of hosts, of which a
+/// session typically touches a few.
 #[derive(Debug, Clone, Default)]
 pub struct Inventory {
-    hosts: BTreeMap<String, Arc<HostConfig>>,
+    /// `None` when built from resolved hosts ([`Inventory::from_hosts`]).
+    config: Option<Arc<SshConfig>>,
+    hosts: BTreeMap<String, OnceLock<Arc<HostConfig>>>,
 }
 
 impl Inventory {
     /// Keeps aliases matching any `allow` entry (all when `None`) and drops those matching any
     /// `block` entry. Entries are glob patterns, matched ignoring ASCII case as ssh does for
     /// host names, so a blocklist cannot be sidestepped by capitalisation.
-    pub fn new(config: &SshConfig, allow: Option<&[String]>, block: &[String]) -> Inventory {
+    pub fn new(config: SshConfig, allow: Option<&[String]>, block: &[String]) -> Inventory {
         let allow = allow.map(lowercase_all);
         let block = lowercase_all(block);
         let hosts = config
             .aliases()
             .into_iter()
             .filter(|alias| admitted(alias, allow.as_deref(), &block))
-            .map(|alias| {
-                let host = Arc::new(config.resolve(&alias));
-                (alias, host)
-            })
+            .map(|alias| (alias, OnceLock::new()))
             .collect();
-        Inventory { hosts }
+        Inventory {
+            config: Some(Arc::new(config)),
+            hosts,
+        }
     }
 
     /// Builds an inventory directly, keyed by each host's alias.
     pub fn from_hosts(hosts: Vec<HostConfig>) -> Inventory {
         let hosts = hosts
             .into_iter()
-            .map(|h| (h.alias.clone(), Arc::new(h)))
+            .map(|h| (h.alias.clone(), OnceLock::from(Arc::new(h))))
             .collect();
-        Inventory { hosts }
+        Inventory {
+            config: None,
+            hosts,
+        }
     }
 
     pub fn get(&self, alias: &str) -> Option<Arc<HostConfig>> {
-        self.hosts.get(alias).cloned()
+        let cell = self.hosts.get(alias)?;
+        if let Some(host) = cell.get() {
+            return Some(Arc::clone(host));
+        }
+        // Only an inventory read from a config has cells left to fill.
+        let config = self.config.as_ref()?;
+        Some(Arc::clone(
+            cell.get_or_init(|| Arc::new(config.resolve(alias))),
+        ))
     }
 
     /// Aliases in sorted order.
@@ -218,7 +235,7 @@ mod tests {
 
     #[test]
     fn inventory_without_lists_has_every_alias() {
-        let inv = Inventory::new(&config(FLEET), None, &[]);
+        let inv = Inventory::new(config(FLEET), None, &[]);
         assert_eq!(inv.names(), strings(&["Bastion", "db1", "web1", "web2"]));
         assert_eq!(inv.len(), 4);
         assert!(!inv.is_empty());
@@ -230,14 +247,14 @@ mod tests {
     #[test]
     fn allowlist_keeps_only_listed() {
         let allow = strings(&["web*", "db1", "nothere"]);
-        let inv = Inventory::new(&config(FLEET), Some(&allow), &[]);
+        let inv = Inventory::new(config(FLEET), Some(&allow), &[]);
         assert_eq!(inv.names(), strings(&["db1", "web1", "web2"]));
     }
 
     #[test]
     fn blocklist_drops_listed() {
         let block = strings(&["web?"]);
-        let inv = Inventory::new(&config(FLEET), None, &block);
+        let inv = Inventory::new(config(FLEET), None, &block);
         assert_eq!(inv.names(), strings(&["Bastion", "db1"]));
     }
 
@@ -245,20 +262,20 @@ mod tests {
     fn block_wins_over_allow() {
         let allow = strings(&["*"]);
         let block = strings(&["web1", "db*"]);
-        let inv = Inventory::new(&config(FLEET), Some(&allow), &block);
+        let inv = Inventory::new(config(FLEET), Some(&allow), &block);
         assert_eq!(inv.names(), strings(&["Bastion", "web2"]));
     }
 
     #[test]
     fn lists_ignore_case() {
         let block = strings(&["BASTION", "Web1"]);
-        let inv = Inventory::new(&config(FLEET), None, &block);
+        let inv = Inventory::new(config(FLEET), None, &block);
         assert_eq!(inv.names(), strings(&["db1", "web2"]));
     }
 
     #[test]
     fn empty_allowlist_admits_nothing() {
-        let inv = Inventory::new(&config(FLEET), Some(&[]), &[]);
+        let inv = Inventory::new(config(FLEET), Some(&[]), &[]);
         assert!(inv.is_empty());
     }
 
