@@ -90,7 +90,9 @@ fn file_text(path: &str, head: sftp::FileHead, max_file: u64) -> String {
             .map_or_else(|| "unknown size".to_string(), |s| format!("{s} bytes"));
         return format!("[binary file: {path} ({size}); not shown as text]");
     }
-    let mut text = String::from_utf8_lossy(&head.bytes).into_owned();
+    // Valid UTF-8 (the usual case) becomes the text without a copy.
+    let mut text = String::from_utf8(head.bytes)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
     if head.truncated {
         text.push_str(&format!("\n\n[truncated at {max_file} bytes]"));
     }
