@@ -160,15 +160,22 @@ fn pool_cells(pool: Result<metrics::Pool, String>) -> (String, (String, Option<b
     match pool {
         Ok(p) => (
             p.checkout_p50_us
-                .map_or("n/a (no checkout_us)".into(), |us| {
-                    format!("{:.3} ms", us / 1000.0)
-                }),
+                .map_or("n/a (no checkout_us)".into(), micros),
             match p.lock_wait_p99_us {
-                Some(us) => (format!("{:.3} ms", us / 1000.0), Some(us < 1000.0)),
+                Some(us) => (micros(us), Some(us < 1000.0)),
                 None => ("n/a (no lock_wait_us)".into(), None),
             },
         ),
         Err(e) => (e.clone(), (e, None)),
+    }
+}
+
+/// The server's histograms count whole microseconds: 0 means under 1 µs.
+fn micros(us: f64) -> String {
+    if us < 1.0 {
+        "< 1 µs".into()
+    } else {
+        format!("{us:.0} µs")
     }
 }
 
