@@ -13,10 +13,13 @@ use support::{Fleet, Scout, PATIENCE};
 /// stalled machine; every test cancels its commands instead of waiting.
 const SLEEP_SECS: u32 = 60;
 
-/// A `sleep` no other process uses, so that `pgrep -f` finds exactly the
-/// processes this test started.
-fn unique_sleep(tag: u32) -> String {
-    format!("sleep {SLEEP_SECS}.{}{tag}", std::process::id())
+/// A `sleep` no other process uses — nor another test of this binary
+/// running at the same time — so that `pgrep -f` finds exactly the
+/// process this call is for.
+fn unique_sleep() -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    format!("sleep {SLEEP_SECS}.{}{n:03}", std::process::id())
 }
 
 fn running(pattern: &str) -> bool {
@@ -108,7 +111,7 @@ fn a_read_is_answered_while_commands_hold_the_same_hosts_sessions() {
     let file = fleet.write_file("notes.txt", b"quick answer\n");
     let mut scout = spawn(&fleet);
     let host = fleet.alias(0);
-    let sleepers: Vec<String> = (1..=3).map(unique_sleep).collect();
+    let sleepers: Vec<String> = (0..3).map(|_| unique_sleep()).collect();
     let commands: Vec<u64> = sleepers
         .iter()
         .map(|s| start_command(&mut scout, &host, s))
@@ -134,7 +137,7 @@ fn a_read_is_answered_while_commands_on_other_hosts_hold_every_general_worker() 
     let fleet = Fleet::start(3);
     let file = fleet.write_file("notes.txt", b"still quick\n");
     let mut scout = spawn(&fleet);
-    let sleepers: Vec<String> = (1..=3).map(unique_sleep).collect();
+    let sleepers: Vec<String> = (0..3).map(|_| unique_sleep()).collect();
     // Two commands take both general workers; the third waits in the
     // bulk queue.
     let hosts = [fleet.alias(1), fleet.alias(2), fleet.alias(1)];
