@@ -6,21 +6,11 @@ mod support;
 
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use support::{Fleet, ProxiedFleet, Proxy, Scout, ToolResult, PATIENCE};
+use support::{Fleet, ProxiedFleet, Scout, ToolResult, PATIENCE};
 
 /// Reads before the stall: three timed round trips each (stat, open, fstat), well past the
 /// eight a host needs before its timeouts adapt.
 const WARM_READS: usize = 12;
-
-/// scout-mcp with the fleet's hosts, one alias "proxied" behind `proxy`, and `extra` settings.
-fn spawn_through(fleet: &Fleet, proxy: &Proxy, extra: &[(&str, &str)]) -> Scout {
-    let mut env = fleet.env();
-    env.extend(fleet.env_with_proxies(&[("proxied", proxy.addr())]));
-    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let mut scout = Scout::spawn_env(&env);
-    scout.initialize();
-    scout
-}
 
 fn warm_up(scout: &mut Scout, read: &Value) {
     for i in 0..WARM_READS {
@@ -47,7 +37,7 @@ fn a_stalled_host_fails_within_its_adaptive_timeout_not_the_configured_one() {
     let fleet = Fleet::start(1);
     let small = fleet.write_file("adaptive/small.txt", b"small file\n");
     let proxy = fleet.proxy(0);
-    let mut scout = spawn_through(&fleet, &proxy, &[("SCOUT_CONNECT_TIMEOUT", "60")]);
+    let mut scout = Scout::spawn_through(&fleet, &proxy, &[("SCOUT_CONNECT_TIMEOUT", "60")]);
     let read = json!({"target": format!("proxied:{}", small.display())});
     warm_up(&mut scout, &read);
 
@@ -95,7 +85,7 @@ fn with_adaptive_timeouts_off_the_error_names_the_configured_timeout() {
     let fleet = Fleet::start(1);
     let small = fleet.write_file("adaptive/small.txt", b"small file\n");
     let proxy = fleet.proxy(0);
-    let mut scout = spawn_through(
+    let mut scout = Scout::spawn_through(
         &fleet,
         &proxy,
         &[

@@ -6,32 +6,12 @@ mod support;
 
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use support::{Fleet, Scout};
+use support::{command_running, wait_until, Fleet, Scout};
 
 /// A `sleep` with a duration no other process uses, so that `pgrep -f`
 /// finds exactly the processes a test started.
 fn unique_sleep(tag: u32) -> String {
     format!("sleep 9{}.{}", std::process::id() % 1000, tag)
-}
-
-fn running(pattern: &str) -> bool {
-    std::process::Command::new("pgrep")
-        .args(["-f", pattern])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
-/// Waits up to `limit` for `pattern` to appear (or disappear).
-fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    cond()
 }
 
 fn tool_call(target: &str, query: &str) -> Value {
@@ -48,12 +28,15 @@ fn a_cancelled_command_stops_with_its_children_and_gets_no_response() {
         "tools/call",
         tool_call(&format!("{}:/", fleet.alias(0)), &query),
     );
-    assert!(wait_until(Duration::from_secs(20), || running(&parent)
-        && running(&child)));
+    assert!(wait_until(Duration::from_secs(20), || command_running(
+        &parent
+    ) && command_running(
+        &child
+    )));
     scout.send(&json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": id, "reason": "test"}}));
     assert!(
-        wait_until(Duration::from_secs(2), || !running(&parent)
-            && !running(&child)),
+        wait_until(Duration::from_secs(2), || !command_running(&parent)
+            && !command_running(&child)),
         "remote processes survived the cancel by 2 s"
     );
     // No response for the cancelled id; the server keeps serving.
@@ -80,7 +63,7 @@ fn a_timed_out_command_is_terminated_on_the_remote_side() {
         r.text
     );
     assert!(
-        wait_until(Duration::from_secs(2), || !running(&sleeper)),
+        wait_until(Duration::from_secs(2), || !command_running(&sleeper)),
         "the timed-out command still runs 2 s later"
     );
 }
@@ -152,7 +135,9 @@ fn sigterm_with_work_in_flight_exits_zero_within_the_grace_period_and_stops_remo
         "tools/call",
         tool_call(&format!("{}:/", fleet.alias(0)), &sleeper),
     );
-    assert!(wait_until(Duration::from_secs(20), || running(&sleeper)));
+    assert!(wait_until(Duration::from_secs(20), || command_running(
+        &sleeper
+    )));
     let started = Instant::now();
     let status = std::process::Command::new("kill")
         .args(["-TERM", &scout.pid().to_string()])
@@ -170,7 +155,7 @@ fn sigterm_with_work_in_flight_exits_zero_within_the_grace_period_and_stops_remo
         started.elapsed()
     );
     assert!(
-        wait_until(Duration::from_secs(2), || !running(&sleeper)),
+        wait_until(Duration::from_secs(2), || !command_running(&sleeper)),
         "a command outlived the server's shutdown"
     );
 }

@@ -13,7 +13,7 @@ mod support;
 use serde_json::{json, Value};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use support::{poll, run_bounded, Fleet, ProxiedFleet, Proxy, Scout, ToolResult, PATIENCE};
+use support::{poll, run_bounded, Fleet, ProxiedFleet, Scout, ToolResult, PATIENCE};
 
 /// The connect timeout the proxy tests run with; it is also the per-call libssh2 timeout.
 const CONNECT_TIMEOUT: u64 = 2;
@@ -22,16 +22,6 @@ const CONNECT_TIMEOUT: u64 = 2;
 /// then the one transparent retry's connect), plus slack for a busy machine.
 fn fault_bound() -> Duration {
     Duration::from_secs(CONNECT_TIMEOUT * 3) + Duration::from_secs(4)
-}
-
-/// scout-mcp with the fleet's hosts, one alias "proxied" behind `proxy`, and `extra` settings.
-fn spawn_through(fleet: &Fleet, proxy: &Proxy, extra: &[(&str, &str)]) -> Scout {
-    let mut env = fleet.env();
-    env.extend(fleet.env_with_proxies(&[("proxied", proxy.addr())]));
-    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let mut scout = Scout::spawn_env(&env);
-    scout.initialize();
-    scout
 }
 
 fn start_call(scout: &mut Scout, args: Value) -> u64 {
@@ -68,7 +58,7 @@ fn a_stall_mid_read_fails_within_the_io_timeout_and_the_next_call_succeeds() {
     let small = fleet.write_file("faults/small.txt", b"small file\n");
     let proxy = fleet.proxy(0);
     let timeout = CONNECT_TIMEOUT.to_string();
-    let mut scout = spawn_through(
+    let mut scout = Scout::spawn_through(
         &fleet,
         &proxy,
         &[
@@ -135,7 +125,7 @@ fn a_reset_mid_command_fails_naming_the_host_and_the_pool_recovers() {
     let fleet = Fleet::start(1);
     let proxy = fleet.proxy(0);
     let timeout = CONNECT_TIMEOUT.to_string();
-    let mut scout = spawn_through(&fleet, &proxy, &[("SCOUT_CONNECT_TIMEOUT", &timeout)]);
+    let mut scout = Scout::spawn_through(&fleet, &proxy, &[("SCOUT_CONNECT_TIMEOUT", &timeout)]);
     // The command leaves a mark once it runs: the reset must hit a running
     // command, however long the connect took on a busy machine.
     let mark = std::env::temp_dir().join(format!("scout-reset-mark-{}", std::process::id()));
@@ -178,7 +168,7 @@ fn a_command_reset_on_a_reused_session_is_not_run_twice() {
     let fleet = Fleet::start(1);
     let proxy = fleet.proxy(0);
     let timeout = CONNECT_TIMEOUT.to_string();
-    let mut scout = spawn_through(&fleet, &proxy, &[("SCOUT_CONNECT_TIMEOUT", &timeout)]);
+    let mut scout = Scout::spawn_through(&fleet, &proxy, &[("SCOUT_CONNECT_TIMEOUT", &timeout)]);
     // Warm the pool: the next command runs on a reused session.
     assert_eq!(
         scout
@@ -396,7 +386,7 @@ fn a_half_open_pooled_session_fails_within_the_bound_then_recovers() {
     let small = fleet.write_file("faults/small.txt", b"small file\n");
     let proxy = fleet.proxy(0);
     let timeout = CONNECT_TIMEOUT.to_string();
-    let mut scout = spawn_through(&fleet, &proxy, &[("SCOUT_CONNECT_TIMEOUT", &timeout)]);
+    let mut scout = Scout::spawn_through(&fleet, &proxy, &[("SCOUT_CONNECT_TIMEOUT", &timeout)]);
     let read = json!({"target": format!("proxied:{}", small.display())});
     assert_eq!(scout.call(read.clone()).text, "small file\n");
     // The session idles in the pool; the peer goes silent without closing anything.

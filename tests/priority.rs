@@ -6,8 +6,8 @@
 mod support;
 
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
-use support::{Fleet, Scout, PATIENCE};
+use std::time::Duration;
+use support::{command_running, wait_until, Fleet, Scout, PATIENCE};
 
 /// Long enough that no command can finish during a test, short of a
 /// stalled machine; every test cancels its commands instead of waiting.
@@ -20,25 +20,6 @@ fn unique_sleep() -> String {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     format!("sleep {SLEEP_SECS}.{}{n:03}", std::process::id())
-}
-
-fn running(pattern: &str) -> bool {
-    std::process::Command::new("pgrep")
-        .args(["-f", pattern])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
-fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    cond()
 }
 
 /// The settings of the brief: two general workers and one kept for quick
@@ -76,7 +57,7 @@ fn read_while_commands_run(
     let response = scout.wait_response(id, PATIENCE);
     for sleeper in sleepers {
         assert!(
-            running(sleeper),
+            command_running(sleeper),
             "{sleeper} ended before the read was answered"
         );
     }
@@ -97,7 +78,7 @@ fn cancel_all(scout: &mut Scout, commands: &[u64], sleepers: &[String]) {
     }
     for sleeper in sleepers {
         assert!(
-            wait_until(PATIENCE, || !running(sleeper)),
+            wait_until(PATIENCE, || !command_running(sleeper)),
             "{sleeper} survived its cancellation"
         );
     }
@@ -118,7 +99,7 @@ fn a_read_is_answered_while_commands_hold_the_same_hosts_sessions() {
         .collect();
     // The first command runs; the others wait for a worker or for the
     // one session commands may hold (the other is kept for reads).
-    assert!(wait_until(PATIENCE, || running(&sleepers[0])));
+    assert!(wait_until(PATIENCE, || command_running(&sleepers[0])));
     // Answered after the dispatcher has queued every command.
     assert_eq!(scout.request("ping", json!({}))["result"], json!({}));
     let target = format!("{host}:{}", file.display());
@@ -146,7 +127,8 @@ fn a_read_is_answered_while_commands_on_other_hosts_hold_every_general_worker() 
         .zip(&sleepers)
         .map(|(h, s)| start_command(&mut scout, h, s))
         .collect();
-    assert!(wait_until(PATIENCE, || running(&sleepers[0]) && running(&sleepers[1])));
+    assert!(wait_until(PATIENCE, || command_running(&sleepers[0])
+        && command_running(&sleepers[1])));
     assert_eq!(scout.request("ping", json!({}))["result"], json!({}));
     let path = file.display();
     let tool =

@@ -372,17 +372,28 @@ impl<M: Manager> Pool<M> {
                 Ok(self.guard(slot, conn, false, purpose))
             }
             Err(e) => {
-                state.live -= 1;
                 state.bulk_busy -= usize::from(purpose == Use::Bulk);
-                state.failures += 1;
-                state.last_error = Some(e.clone());
-                drop(state);
-                slot.ready.notify_all();
-                self.inner.metrics.connect_failed();
-                self.release_capacity();
-                Err(PoolError::Connect(e))
+                Err(self.connect_failed(slot, state, e))
             }
         }
+    }
+
+    /// Gives back a failed connect's place and records its error for the
+    /// requests that waited on it (see `try_take`).
+    fn connect_failed(
+        &self,
+        slot: &SlotOf<M>,
+        mut state: parking_lot::MutexGuard<'_, slot::SlotState<M::Conn, M::Error>>,
+        e: M::Error,
+    ) -> PoolError<M::Error> {
+        state.live -= 1;
+        state.failures += 1;
+        state.last_error = Some(e.clone());
+        drop(state);
+        slot.ready.notify_all();
+        self.inner.metrics.connect_failed();
+        self.release_capacity();
+        PoolError::Connect(e)
     }
 
     fn guard(&self, slot: &Arc<SlotOf<M>>, conn: M::Conn, reused: bool, purpose: Use) -> Pooled<M> {
@@ -783,16 +794,7 @@ impl<M: Manager> Pool<M> {
                 slot.ready.notify_all();
                 Ok(true)
             }
-            Err(e) => {
-                state.live -= 1;
-                state.failures += 1;
-                state.last_error = Some(e.clone());
-                drop(state);
-                slot.ready.notify_all();
-                self.inner.metrics.connect_failed();
-                self.release_capacity();
-                Err(PoolError::Connect(e))
-            }
+            Err(e) => Err(self.connect_failed(&slot, state, e)),
         }
     }
 

@@ -33,7 +33,7 @@ pub use faults::{closed_port, SilentListener};
 #[allow(unused_imports)]
 pub use fleet::{Fleet, FleetBuilder};
 #[allow(unused_imports)]
-pub use process::{is_alive, run_bounded};
+pub use process::{command_running, is_alive, run_bounded};
 #[allow(unused_imports)]
 pub use proxy::{ProxiedFleet, Proxy};
 #[allow(unused_imports)]
@@ -62,6 +62,11 @@ pub fn poll<T>(
         }
         thread::sleep(every.min(deadline - now));
     }
+}
+
+/// Calls `cond` every 20 ms until it holds or `limit` has passed; whether it held.
+pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    poll(limit, Duration::from_millis(20), || cond().then_some(())).is_some()
 }
 
 /// The last `max` bytes of `text` (on a char boundary), for panic messages that quote logs.

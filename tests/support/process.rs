@@ -49,6 +49,16 @@ fn read_proc(pid: u32) -> Option<Proc> {
     })
 }
 
+/// Whether a process whose command line matches `pattern` (`pgrep -f`) is running: how a
+/// test sees the remote side's processes, since the fleet's sshd runs on this machine.
+pub fn command_running(pattern: &str) -> bool {
+    Command::new("pgrep")
+        .args(["-f", pattern])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
 /// True while `pid` is running; a process that has exited but is not yet reaped counts as gone.
 pub fn is_alive(pid: u32) -> bool {
     read_proc(pid).is_some_and(|p| !p.zombie)

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use super::fleet::Fleet;
+use super::proxy::{ProxiedFleet, Proxy};
 use super::{poll, tail, PATIENCE};
 
 /// Set this to see scout-mcp's stderr as it is written (it is collected either way).
@@ -98,6 +99,17 @@ impl Scout {
                 .map(|(k, v)| (k.to_string(), v.to_string())),
         );
         Scout::spawn_env(&env)
+    }
+
+    /// Starts and initializes scout-mcp with the fleet's hosts, one more alias "proxied"
+    /// reached through `proxy`, and `extra` settings (which win).
+    pub fn spawn_through(fleet: &Fleet, proxy: &Proxy, extra: &[(&str, &str)]) -> Scout {
+        let mut env = fleet.env();
+        env.extend(fleet.env_with_proxies(&[("proxied", proxy.addr())]));
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let mut scout = Scout::spawn_env(&env);
+        scout.initialize();
+        scout
     }
 
     /// Starts scout-mcp with exactly these SCOUT_* settings: ones from the developer's shell,
