@@ -44,6 +44,19 @@ impl Era {
         }
         result
     }
+
+    /// Listings and reads are cacheable results in 2026-07-28, which must say how long a
+    /// client may keep them. Hosts come and go and files change under us, so: private to
+    /// this user, stale at once.
+    fn finish_cacheable(self, mut result: Value) -> Value {
+        if self == Era::Stateless {
+            if let Value::Object(map) = &mut result {
+                map.insert("cacheScope".into(), json!("private"));
+                map.insert("ttlMs".into(), json!(0));
+            }
+        }
+        self.finish(result)
+    }
 }
 
 const INSTRUCTIONS: &str = "scout-mcp reaches the SSH hosts of the user's ssh config. \
@@ -174,11 +187,11 @@ impl Dispatcher {
                 format!("Method not found: {method} is not part of protocol 2026-07-28"),
             )),
             ("ping", _) => Ok(json!({})),
-            ("tools/list", _) => Ok(json!({"tools": [tools::definition()]})),
-            ("resources/list", _) => resource_list(&params),
-            ("resources/templates/list", _) => {
-                Ok(json!({"resourceTemplates": listings(resources::TEMPLATES, "uriTemplate")}))
-            }
+            ("tools/list", _) => Ok(era.finish_cacheable(json!({"tools": [tools::definition()]}))),
+            ("resources/list", _) => resource_list(&params).map(|r| era.finish_cacheable(r)),
+            ("resources/templates/list", _) => Ok(era.finish_cacheable(
+                json!({"resourceTemplates": listings(resources::TEMPLATES, "uriTemplate")}),
+            )),
             ("logging/setLevel", _) => set_level(&params),
             ("tools/call", _) => return self.tool_call(id, &params, era),
             ("resources/read", _) => return self.resource_read(id, &params, era),
@@ -279,13 +292,13 @@ impl Dispatcher {
             // Answered here, not on a worker: it touches no network, and
             // must work when every worker is busy.
             let text = resources::metrics::text(&self.scout, self.queue_stats());
-            return self.reply(&id, Ok(era.finish(contents(&uri, text))));
+            return self.reply(&id, Ok(era.finish_cacheable(contents(&uri, text))));
         }
         let scout = Arc::clone(&self.scout);
         let mode = resources::mode_of(&uri);
         let work = self.timed(mode, received, move || {
             match resources::read(&scout, &uri) {
-                Ok(text) => Ok(era.finish(contents(&uri, text))),
+                Ok(text) => Ok(era.finish_cacheable(contents(&uri, text))),
                 Err(ResourceError::NotFound(m)) => Err((jsonrpc::RESOURCE_NOT_FOUND, m)),
                 Err(ResourceError::Failed(m)) => Err((jsonrpc::INTERNAL_ERROR, m)),
             }
@@ -411,6 +424,8 @@ fn discover() -> Value {
         .collect();
     json!({
         "resultType": "complete",
+        "cacheScope": "private",
+        "ttlMs": 0,
         "supportedVersions": supported,
         "capabilities": capabilities(),
         "serverInfo": info,
@@ -488,6 +503,20 @@ fn set_level(params: &Value) -> Result<Value, (i64, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stateless_listings_and_reads_say_how_long_they_may_be_cached() {
+        let listing = Era::Stateless.finish_cacheable(json!({"tools": []}));
+        assert_eq!(listing["resultType"], json!("complete"));
+        assert_eq!(listing["cacheScope"], json!("private"));
+        assert_eq!(listing["ttlMs"], json!(0));
+        let discovered = discover();
+        assert_eq!(discovered["cacheScope"], json!("private"));
+        assert_eq!(discovered["ttlMs"], json!(0));
+        // Handshake-era results stay as the older revisions define them.
+        let legacy = Era::Handshake.finish_cacheable(json!({"tools": []}));
+        assert_eq!(legacy, json!({"tools": []}));
+    }
 
     #[test]
     fn negotiates_the_version_the_client_asks_for_when_known() {
