@@ -2,7 +2,7 @@
 
 CARGO ?= cargo
 
-.PHONY: build test test-deps lint demo bench fuzz clean
+.PHONY: build test test-deps lint demo bench fuzz clean inspector
 
 build:
 	$(CARGO) build --release
@@ -55,6 +55,21 @@ fuzz:
 			|| failed="$$failed $$t"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "fuzz: crashes in:$$failed (see fuzz/artifacts/)"; exit 1; fi
+
+# MCP Inspector's CLI, a second client this project did not write (pinned; installed from npm
+# into target/inspector on first use; needs node and npm). Lists the release build's tools, or
+# runs INSPECTOR_ARGS, e.g. INSPECTOR_ARGS='--method resources/read --uri hosts://list'.
+# SCOUT_* and SSH_AUTH_SOCK are passed on with -e: like other SDK-based clients, the Inspector
+# gives the server only a few variables of its own environment (HOME, PATH, USER, ...).
+INSPECTOR_VERSION ?= 2.12.0
+INSPECTOR = target/inspector/node_modules/.bin/mcp-inspector
+INSPECTOR_ARGS ?= --method tools/list
+
+inspector: build
+	@test -x $(INSPECTOR) || npm install --no-audit --no-fund --prefix target/inspector \
+		@modelcontextprotocol/inspector@$(INSPECTOR_VERSION)
+	$(INSPECTOR) --cli $(CURDIR)/target/release/scout-mcp \
+		$$(env | sed -n 's/^\(SCOUT_[A-Z_]*=.*\|SSH_AUTH_SOCK=.*\)$$/-e \1/p') $(INSPECTOR_ARGS)
 
 clean:
 	$(CARGO) clean
