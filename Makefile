@@ -7,8 +7,9 @@ CARGO ?= cargo
 build:
 	$(CARGO) build --release
 
-# The integration tests start real OpenSSH servers on loopback (DESIGN.md §4). .ci/run knows
-# what to install when something is missing (as root) and makes sshd's /run/sshd.
+# The integration tests start real OpenSSH servers on loopback (DESIGN.md §4), and one drives
+# scout-mcp with the official MCP Python SDK. .ci/run knows what to install when something is
+# missing (packages as root; the SDK into target/mcp-venv) and makes sshd's /run/sshd.
 test-deps:
 	bash .ci/run deps
 

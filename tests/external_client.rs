@@ -1,7 +1,8 @@
 //! scout-mcp as a client this project did not write sees it: the official MCP Python SDK
 //! (pinned in tests/external/requirements.txt, installed by `make test-deps` into
 //! target/mcp-venv) starts the binary over stdio against a real sshd fleet, in both protocol
-//! eras, and lists tools, reads a file, reads `hosts://list` and runs a command.
+//! eras, and lists tools, reads a file, reads `hosts://list` and runs a command. Also: every
+//! JSON snippet in the README parses, so a user can paste it into a client config.
 
 mod support;
 
@@ -144,4 +145,81 @@ fn the_official_python_sdk_lists_tools_reads_a_file_and_runs_a_command_in_both_e
     assert_eq!(reports[0]["protocol_version"], "2025-11-25");
     check_session(&reports[1], "modern", &fleet, contents);
     assert_eq!(reports[1]["protocol_version"], "2026-07-28");
+}
+
+/// The ```json blocks of a markdown text.
+fn json_blocks(markdown: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in markdown.lines() {
+        match current.as_mut() {
+            None if line.trim_start() == "```json" => current = Some(String::new()),
+            None => {}
+            Some(_) if line.trim_start().starts_with("```") => blocks.extend(current.take()),
+            Some(block) => {
+                block.push_str(line);
+                block.push('\n');
+            }
+        }
+    }
+    blocks
+}
+
+/// Whether `variable` is named in the first cell of a table row (the configuration table).
+fn in_settings_table(markdown: &str, variable: &str) -> bool {
+    markdown.lines().any(|line| {
+        line.starts_with('|')
+            && line.split('|').nth(1).is_some_and(|cell| {
+                cell.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .any(|word| word == variable)
+            })
+    })
+}
+
+#[test]
+fn every_json_snippet_in_the_readme_parses_and_names_only_real_settings() {
+    let readme = std::fs::read_to_string(repo_path("README.md")).expect("README.md is readable");
+    let blocks = json_blocks(&readme);
+    assert!(
+        blocks.len() >= 3,
+        "expected client config examples in README.md"
+    );
+    for block in &blocks {
+        let config: Value = serde_json::from_str(block).unwrap_or_else(|e| {
+            panic!("a ```json block in README.md does not parse ({e}):\n{block}")
+        });
+        let servers = config["mcpServers"]
+            .as_object()
+            .or_else(|| config["servers"].as_object())
+            .unwrap_or_else(|| panic!("no mcpServers (or servers) object in:\n{block}"));
+        for (name, server) in servers {
+            let env = server["env"].as_object().into_iter().flatten();
+            for (variable, value) in env {
+                assert!(value.is_string(), "{name}: env {variable} must be a string");
+                if variable.starts_with("SCOUT_") {
+                    assert!(
+                        in_settings_table(&readme, variable),
+                        "{name}: {variable} is not in the README's configuration table"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn json_blocks_are_found_between_fences() {
+    let text = "intro\n```json\n{\"a\": 1}\n```\n```sh\nnot json\n```\n```json\n[]\n```\n";
+    assert_eq!(json_blocks(text), vec!["{\"a\": 1}\n", "[]\n"]);
+}
+
+#[test]
+fn settings_are_found_in_the_first_cell_of_a_table_row() {
+    let table = "| SCOUT_A / SCOUT_B | x |\n| SCOUT_C (or RUST_LOG) | SCOUT_D |\ntext SCOUT_E\n";
+    for present in ["SCOUT_A", "SCOUT_B", "SCOUT_C"] {
+        assert!(in_settings_table(table, present), "{present}");
+    }
+    for absent in ["SCOUT_D", "SCOUT_E", "SCOUT_"] {
+        assert!(!in_settings_table(table, absent), "{absent}");
+    }
 }
