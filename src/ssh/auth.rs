@@ -12,6 +12,7 @@ use crate::config::HostConfig;
 use ssh2::{Agent, PublicKey, Session};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 /// sshd's default MaxAuthTries: it disconnects at the sixth refused key,
 /// so a seventh is never worth offering.
@@ -68,8 +69,12 @@ pub(super) fn authenticate(
     };
     let plan = plan(&files, &held, named, host.identities_only);
     entries.extend(plan.entries);
-    let outcome = run(session, &host.user, agent.as_ref(), &held, entries)
-        .map_err(|e| from_ssh2(&format!("{who}: authentication"), &e))?;
+    let outcome = run(session, &host.user, agent.as_ref(), &held, entries).map_err(|key| {
+        SshError::new(
+            ErrorKind::Timeout,
+            format!("{who}: authentication timed out while offering key {key}"),
+        )
+    })?;
     // The agent connection closes as `agent` drops.
     if outcome.accepted {
         return Ok(());
@@ -271,73 +276,88 @@ struct Outcome {
     left: usize,
 }
 
-/// Tries the entries in order until one key is accepted. Only a timeout
-/// is returned as an error; everything else ends up in the outcome.
+/// Tries the entries in order until one key is accepted. A timeout is
+/// returned as an error (naming the key it happened on); everything else
+/// ends up in the outcome.
 fn run(
     session: &Session,
     user: &str,
     agent: Option<&Agent>,
     held: &[HeldKey],
     entries: Vec<Entry>,
-) -> Result<Outcome, ssh2::Error> {
+) -> Result<Outcome, String> {
     let mut outcome = Outcome::default();
     let total = entries
         .iter()
         .filter(|e| !matches!(e, Entry::Note(_)))
         .count();
     for entry in entries {
-        let (label, result) = match entry {
-            Entry::Note(note) => {
-                outcome.tried.push(note);
-                continue;
-            }
-            _ if outcome.refused >= MAX_AUTH_TRIES => {
-                outcome.left = total - outcome.offered;
-                break;
-            }
-            Entry::Agent { index, label } => {
-                let identity = held.get(index).and_then(|k| k.identity.as_ref());
-                let result = match (agent, identity) {
-                    (Some(agent), Some(identity)) => agent.userauth(user, identity),
-                    _ => continue,
-                };
-                (label, result)
-            }
-            Entry::File(path) => (
-                shown(&path),
-                session.userauth_pubkey_file(user, None, &path, None),
-            ),
+        if let Entry::Note(note) = entry {
+            outcome.tried.push(note);
+            continue;
+        }
+        if outcome.refused >= MAX_AUTH_TRIES {
+            outcome.left = total - outcome.offered;
+            break;
+        }
+        let started = Instant::now();
+        let Some((label, result)) = offer(session, user, agent, held, entry) else {
+            continue;
         };
         outcome.offered += 1;
-        match result {
+        let failure = match result {
             Ok(()) if session.authenticated() => {
                 outcome.accepted = true;
                 return Ok(outcome);
             }
-            Ok(()) => {
+            Ok(()) => Failure::Refused,
+            Err(e) => {
+                log::debug!("{user}: {label}: {} ({:?})", e.message(), e.code());
+                let budget = Duration::from_millis(u64::from(session.timeout()));
+                attempt_failure(&e, started.elapsed(), budget)
+            }
+        };
+        match failure {
+            Failure::Timeout => return Err(label),
+            Failure::Closed => {
+                outcome.closed = true;
+                outcome
+                    .tried
+                    .push(format!("{label} (the server closed the connection)"));
+                break;
+            }
+            Failure::Refused => {
                 outcome.refused += 1;
                 outcome.tried.push(format!("{label} (rejected)"));
             }
-            Err(e) => match attempt_failure(&e) {
-                Failure::Timeout => return Err(e),
-                Failure::Closed => {
-                    outcome.closed = true;
-                    outcome
-                        .tried
-                        .push(format!("{label} (the server closed the connection)"));
-                    break;
-                }
-                Failure::Refused => {
-                    outcome.refused += 1;
-                    outcome.tried.push(format!("{label} (rejected)"));
-                }
-                Failure::Local(why) => outcome.tried.push(format!("{label} ({why})")),
-            },
+            Failure::Local(why) => outcome.tried.push(format!("{label} ({why})")),
         }
     }
     Ok(outcome)
 }
 
+/// Offers one key; None when the agent it needs is not there.
+fn offer(
+    session: &Session,
+    user: &str,
+    agent: Option<&Agent>,
+    held: &[HeldKey],
+    entry: Entry,
+) -> Option<(String, Result<(), ssh2::Error>)> {
+    match entry {
+        Entry::Agent { index, label } => {
+            let identity = held.get(index)?.identity.as_ref()?;
+            Some((label, agent?.userauth(user, identity)))
+        }
+        Entry::File(path) => Some((
+            shown(&path),
+            session.userauth_pubkey_file(user, None, &path, None),
+        )),
+        Entry::Note(_) => None,
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
 enum Failure {
     Timeout,
     /// The transport is gone: sshd disconnects after MaxAuthTries refusals.
@@ -348,30 +368,47 @@ enum Failure {
     Local(String),
 }
 
-fn attempt_failure(e: &ssh2::Error) -> Failure {
+/// Classifies a failed key offer that took `elapsed` under a per-call
+/// `budget` (0 = none).
+fn attempt_failure(e: &ssh2::Error, elapsed: Duration, budget: Duration) -> Failure {
     const SOCKET_NONE: i32 = -1;
     const SOCKET_SEND: i32 = -7;
     const TIMEOUT: i32 = -9;
     const SOCKET_DISCONNECT: i32 = -13;
     const FILE: i32 = -16;
-    const PUBLICKEY_UNVERIFIED: i32 = -18;
-    const AUTHENTICATION_FAILED: i32 = -19;
+    const AUTHENTICATION_FAILED: i32 = -18;
+    const PUBLICKEY_UNVERIFIED: i32 = -19;
     const SOCKET_TIMEOUT: i32 = -30;
     const AGENT_PROTOCOL: i32 = -42;
     const SOCKET_RECV: i32 = -43;
-    match e.code() {
-        ssh2::ErrorCode::Session(TIMEOUT | SOCKET_TIMEOUT) => Failure::Timeout,
-        ssh2::ErrorCode::Session(SOCKET_NONE | SOCKET_SEND | SOCKET_DISCONNECT | SOCKET_RECV) => {
-            Failure::Closed
+    let ssh2::ErrorCode::Session(code) = e.code() else {
+        return Failure::Local(e.message().to_string());
+    };
+    match code {
+        TIMEOUT | SOCKET_TIMEOUT => Failure::Timeout,
+        SOCKET_NONE | SOCKET_SEND | SOCKET_DISCONNECT | SOCKET_RECV => Failure::Closed,
+        AUTHENTICATION_FAILED => Failure::Refused,
+        // libssh2 reports a transport failure while it waits for the
+        // server's answer (sshd hanging up at MaxAuthTries, or a timeout)
+        // under this code too, losing the cause; its message tells.
+        PUBLICKEY_UNVERIFIED if e.message().starts_with("Waiting for") => {
+            if !budget.is_zero() && elapsed >= budget {
+                Failure::Timeout
+            } else {
+                Failure::Closed
+            }
         }
-        ssh2::ErrorCode::Session(PUBLICKEY_UNVERIFIED | AUTHENTICATION_FAILED) => Failure::Refused,
-        ssh2::ErrorCode::Session(FILE) => Failure::Local(
-            "cannot load the key: an unsupported format, or passphrase-protected".to_string(),
-        ),
-        ssh2::ErrorCode::Session(AGENT_PROTOCOL) => {
+        PUBLICKEY_UNVERIFIED if e.message().starts_with("Callback") => {
             Failure::Local(format!("ssh-agent would not sign with it: {}", e.message()))
         }
-        _ => Failure::Local(e.message().to_string()),
+        PUBLICKEY_UNVERIFIED => Failure::Refused,
+        FILE => Failure::Local(
+            "cannot load the key: an unsupported format, or passphrase-protected".to_string(),
+        ),
+        AGENT_PROTOCOL => {
+            Failure::Local(format!("ssh-agent would not sign with it: {}", e.message()))
+        }
+        _ => Failure::Local(format!("{} (libssh2 error {code})", e.message())),
     }
 }
 
@@ -526,6 +563,41 @@ mod tests {
         let held = [key(b"A", "a")];
         let plan = plan(&files, &held, true, false);
         assert_eq!(plan.entries, vec![agent(0, "/k/a (via ssh-agent)")]);
+    }
+
+    #[test]
+    fn a_transport_failure_hidden_under_publickey_unverified_is_told_apart() {
+        let err = |code, msg: &'static str| ssh2::Error::new(ssh2::ErrorCode::Session(code), msg);
+        let second = Duration::from_secs(1);
+        let waiting = err(-19, "Waiting for USERAUTH response");
+        assert_eq!(
+            attempt_failure(&waiting, second / 10, second),
+            Failure::Closed
+        );
+        assert_eq!(attempt_failure(&waiting, second, second), Failure::Timeout);
+        assert_eq!(
+            attempt_failure(&waiting, second * 100, Duration::ZERO),
+            Failure::Closed
+        );
+        let refused = err(-18, "Username/PublicKey combination invalid");
+        assert_eq!(attempt_failure(&refused, second, second), Failure::Refused);
+        let bad_signature = err(-19, "Invalid signature for supplied public key");
+        assert_eq!(
+            attempt_failure(&bad_signature, second, second),
+            Failure::Refused
+        );
+        assert!(matches!(
+            attempt_failure(&err(-19, "Callback returned error"), second, second),
+            Failure::Local(_)
+        ));
+        assert_eq!(
+            attempt_failure(&err(-7, "send"), second, second),
+            Failure::Closed
+        );
+        assert_eq!(
+            attempt_failure(&err(-9, "timed out"), second, second),
+            Failure::Timeout
+        );
     }
 
     #[test]
