@@ -107,7 +107,9 @@ fn connect_options(s: &Settings) -> ConnectOptions {
             known_hosts,
             strict: s.strict_host_key_checking,
         },
-        use_agent: std::env::var_os("SSH_AUTH_SOCK").is_some_and(|v| !v.is_empty()),
+        agent_socket: std::env::var_os("SSH_AUTH_SOCK")
+            .filter(|v| !v.is_empty())
+            .map(std::path::PathBuf::from),
         default_keys: ["id_ed25519", "id_ecdsa", "id_rsa"]
             .iter()
             .map(|k| ssh_dir.join(k))

@@ -1,9 +1,11 @@
 //! SSH on libssh2: opening sessions, running commands, SFTP file access.
 //! Knows nothing of pools or MCP.
 
+mod auth;
 pub mod error;
 pub mod exec;
 pub mod host_key;
+mod keyfile;
 pub mod latency;
 pub mod session;
 pub mod sftp;

@@ -1,6 +1,7 @@
 //! Opening an SSH session: resolve, TCP connect, handshake, host key
 //! check, authentication — each step under a deadline.
 
+use super::auth::authenticate;
 use super::error::{from_ssh2, ErrorKind, SshError};
 use super::host_key::{HostKeyPolicy, Peer};
 use super::latency::{HostEstimates, Latencies, Timeout};
@@ -20,8 +21,8 @@ pub struct ConnectOptions {
     /// Budget for each later libssh2 call (an SFTP request, a channel open).
     pub io_timeout: Duration,
     pub host_keys: HostKeyPolicy,
-    /// Use ssh-agent (SSH_AUTH_SOCK is set).
-    pub use_agent: bool,
+    /// The ssh-agent socket (SSH_AUTH_SOCK), if there is one.
+    pub agent_socket: Option<PathBuf>,
     /// Tried when a host names no IdentityFile, as OpenSSH does.
     pub default_keys: Vec<PathBuf>,
     /// Derive per-host timeouts from observed latency (SCOUT_ADAPTIVE_TIMEOUTS).
@@ -505,102 +506,6 @@ fn dropped_before_handshake(e: &ssh2::Error) -> bool {
             SOCKET_NONE | BANNER_RECV | BANNER_SEND | SOCKET_SEND | SOCKET_DISCONNECT | SOCKET_RECV
         )
     )
-}
-
-/// Tries ssh-agent, then the configured IdentityFiles (or the default
-/// key files when none are configured), and reports every attempt.
-fn authenticate(
-    session: &Session,
-    host: &HostConfig,
-    opts: &ConnectOptions,
-) -> Result<(), SshError> {
-    let who = format!(
-        "{} ({}@{}:{})",
-        host.alias, host.user, host.hostname, host.port
-    );
-    let offered = session
-        .auth_methods(&host.user)
-        .map(str::to_string)
-        .map_err(|e| from_ssh2(&format!("{who}: authentication"), &e))?;
-    if session.authenticated() {
-        return Ok(());
-    }
-    if !offered.split(',').any(|m| m == "publickey") {
-        return Err(SshError::new(
-            ErrorKind::Auth,
-            format!(
-                "{who}: the server accepts only {offered}; scout-mcp authenticates with keys \
-                 (ssh-agent or IdentityFile)"
-            ),
-        ));
-    }
-    let mut tried = Vec::new();
-    if opts.use_agent && !host.identities_only {
-        match try_agent(session, &host.user) {
-            Ok(true) => return Ok(()),
-            Ok(false) => tried.push("ssh-agent (no key accepted)".to_string()),
-            Err(why) => tried.push(format!("ssh-agent ({why})")),
-        }
-    }
-    let keys = if host.identity_files.is_empty() {
-        opts.default_keys.clone()
-    } else {
-        host.identity_files.clone()
-    };
-    for key in keys {
-        if !key.exists() {
-            if !host.identity_files.is_empty() {
-                tried.push(format!("{} (file not found)", key.display()));
-            }
-            continue;
-        }
-        match session.userauth_pubkey_file(&host.user, None, &key, None) {
-            Ok(()) if session.authenticated() => return Ok(()),
-            Ok(()) => tried.push(format!("{} (rejected)", key.display())),
-            Err(e) => tried.push(format!("{} ({})", key.display(), key_failure(&e))),
-        }
-    }
-    if tried.is_empty() {
-        tried.push("no keys: no agent, no IdentityFile, no default key file".to_string());
-    }
-    Err(SshError::new(
-        ErrorKind::Auth,
-        format!(
-            "{who}: authentication rejected; tried {}; the server accepts: {offered}",
-            tried.join(", ")
-        ),
-    ))
-}
-
-fn try_agent(session: &Session, user: &str) -> Result<bool, String> {
-    let mut agent = session.agent().map_err(|e| e.message().to_string())?;
-    agent
-        .connect()
-        .map_err(|e| format!("cannot connect: {}", e.message()))?;
-    agent
-        .list_identities()
-        .map_err(|e| format!("cannot list keys: {}", e.message()))?;
-    let identities = agent.identities().map_err(|e| e.message().to_string())?;
-    let accepted = identities
-        .iter()
-        .any(|id| agent.userauth(user, id).is_ok() && session.authenticated());
-    let _ = agent.disconnect();
-    if !accepted && identities.is_empty() {
-        return Err("the agent holds no keys".into());
-    }
-    Ok(accepted)
-}
-
-fn key_failure(e: &ssh2::Error) -> String {
-    const LIBSSH2_ERROR_FILE: i32 = -16;
-    match e.code() {
-        ssh2::ErrorCode::Session(LIBSSH2_ERROR_FILE) => {
-            "cannot load the key: passphrase-protected (add it to ssh-agent) or an unsupported format"
-                .to_string()
-        }
-        ssh2::ErrorCode::Session(-18) | ssh2::ErrorCode::Session(-19) => "rejected".to_string(),
-        _ => e.message().to_string(),
-    }
 }
 
 /// Whether the host accepts TCP connections on its SSH port within

@@ -22,6 +22,7 @@ pub struct FleetBuilder {
     aliases_per_host: usize,
     sshd_options: Vec<(String, String)>,
     host_key_type: String,
+    client_key_passphrase: Option<String>,
 }
 
 impl FleetBuilder {
@@ -29,6 +30,13 @@ impl FleetBuilder {
     /// server limited to ssh-rsa host key signatures.
     pub fn host_key_type(mut self, key_type: &str) -> Self {
         self.host_key_type = key_type.to_string();
+        self
+    }
+
+    /// Encrypts the client key (the only authorized one) with `passphrase`, as `ssh-keygen -N`
+    /// does: only an ssh-agent holding it can then use it.
+    pub fn client_key_passphrase(mut self, passphrase: &str) -> Self {
+        self.client_key_passphrase = Some(passphrase.to_string());
         self
     }
 
@@ -76,10 +84,11 @@ impl FleetBuilder {
             &self.host_key_type,
             "scout-mcp test fleet host key",
         );
-        generate_key(
+        keygen(
             &path("client_key"),
             "ed25519",
             "scout-mcp test fleet client key",
+            self.client_key_passphrase.as_deref().unwrap_or(""),
         );
         let client_public =
             fs::read_to_string(path("client_key.pub")).expect("read client_key.pub");
@@ -145,6 +154,7 @@ impl Fleet {
             aliases_per_host: 1,
             sshd_options: Vec::new(),
             host_key_type: "ed25519".to_string(),
+            client_key_passphrase: None,
         }
     }
 
@@ -210,6 +220,14 @@ impl Fleet {
 
     pub fn client_key_path(&self) -> PathBuf {
         self.dir.path().join("client_key")
+    }
+
+    /// Makes another ed25519 key pair, `name` and `name.pub` in the fleet's dir, without a
+    /// passphrase and not authorized on any host: a wrong key.
+    pub fn new_key(&self, name: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        generate_key(&path, "ed25519", &format!("scout-mcp test key {name}"));
+        path
     }
 
     /// The fleet's temp dir (keys, configs, sshd logs, data dir).
@@ -370,6 +388,30 @@ impl Fleet {
         path
     }
 
+    /// Writes another ssh config: the fleet's hosts, each naming `keys` as its IdentityFiles
+    /// (instead of the client key) and saying `IdentitiesOnly` yes or no.
+    pub fn ssh_config_with_keys(&self, keys: &[&Path], identities_only: bool) -> PathBuf {
+        let mut config = String::from("# scout-mcp test fleet (tests/support), other keys\n\n");
+        for (i, alias) in self.aliases().iter().enumerate() {
+            let addr = self.addr(self.host_of_alias(i));
+            config += &format!(
+                "Host {alias}\n    HostName {}\n    Port {}\n    User {}\n",
+                addr.ip(),
+                addr.port(),
+                self.user.name
+            );
+            for key in keys {
+                config += &format!("    IdentityFile {}\n", key.display());
+            }
+            let only = if identities_only { "yes" } else { "no" };
+            config += &format!("    IdentitiesOnly {only}\n\n");
+        }
+        let n = self.extra_configs.fetch_add(1, Ordering::Relaxed);
+        let path = self.dir.path().join(format!("ssh_config_with_keys_{n}"));
+        write_file_mode(&path, config.as_bytes(), 0o644);
+        path
+    }
+
     fn daemon(&self, daemon: usize) -> &Sshd {
         let count = self.daemons.len();
         self.daemons.get(daemon).unwrap_or_else(|| {
@@ -482,8 +524,13 @@ fn prepare_machine() {
 }
 
 fn generate_key(path: &Path, key_type: &str, comment: &str) {
+    keygen(path, key_type, comment, "");
+}
+
+/// `ssh-keygen` with `passphrase` ("" for none).
+fn keygen(path: &Path, key_type: &str, comment: &str, passphrase: &str) {
     let out = Command::new("ssh-keygen")
-        .args(["-q", "-t", key_type, "-N", "", "-C", comment, "-f"])
+        .args(["-q", "-t", key_type, "-N", passphrase, "-C", comment, "-f"])
         .arg(path)
         .output()
         .expect("run ssh-keygen (from openssh-client) to make a test key");

@@ -7,6 +7,7 @@
 //! - [`Scout`] runs the scout-mcp binary under test and speaks newline-delimited JSON-RPC to it.
 //! - [`Proxy`] sits in front of a fleet host and injects network faults (latency, stall,
 //!   FIN, RST, refused connects).
+//! - [`Agent`] runs a real `ssh-agent` holding the keys a test adds to it.
 //! - [`SilentListener`] and [`closed_port`] stand in for hosts that fail below SSH.
 //!
 //! Every process started here is stopped by its PID when its owner is dropped, even when a
@@ -14,6 +15,7 @@
 //! busy machine does not fail a test: only a real hang does.
 #![allow(dead_code)] // each test binary uses its own subset of the fixture
 
+mod agent;
 mod faults;
 mod fleet;
 mod net;
@@ -28,6 +30,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 // The fixture's public face; each test binary uses its own part of it.
+#[allow(unused_imports)]
+pub use agent::Agent;
 #[allow(unused_imports)]
 pub use faults::{closed_port, SilentListener};
 #[allow(unused_imports)]

@@ -306,17 +306,18 @@ fn read_from(path: &Path, offset: u64) -> String {
     String::from_utf8_lossy(&bytes[start..]).into_owned()
 }
 
-/// A `sh` process that SIGKILLs one sshd if this test process dies without dropping it (killed
-/// by a signal, say), so that no daemon outlives its test run. It waits for a line on a pipe
-/// from us: "stop" means we are stopping sshd ourselves; end-of-file without it means the
-/// test process is gone, since the kernel closes our end of the pipe however we die.
-struct Watchdog {
+/// A `sh` process that SIGKILLs one sshd (or ssh-agent) if this test process dies without
+/// dropping it (killed by a signal, say), so that no daemon outlives its test run. It waits for
+/// a line on a pipe from us: "stop" means we are stopping the daemon ourselves; end-of-file
+/// without it means the test process is gone, since the kernel closes our end of the pipe
+/// however we die.
+pub(super) struct Watchdog {
     child: Child,
     pipe: Option<ChildStdin>,
 }
 
 impl Watchdog {
-    fn guard(pid: u32) -> Watchdog {
+    pub(super) fn guard(pid: u32) -> Watchdog {
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(r#"read -r word; [ "$word" = stop ] || kill -s KILL "$1" 2>/dev/null"#)
