@@ -116,6 +116,8 @@ fn connect_options(s: &Settings) -> ConnectOptions {
             .collect(),
         adaptive_timeouts: s.adaptive_timeouts,
         latencies: Arc::new(crate::ssh::Latencies::new()),
+        // Filled in by SshManager, which knows the inventory.
+        jumps: None,
     }
 }
 

@@ -160,6 +160,28 @@ impl Inventory {
         ))
     }
 
+    /// Resolves a jump host named in a ProxyJump, as ssh would: from
+    /// the ssh config whether or not the allow/block lists admit it as a
+    /// target (they choose what may be reached, not the way there).
+    pub fn resolve_hop(&self, name: &str) -> HostConfig {
+        if let Some(host) = self.get(name) {
+            return HostConfig::clone(&host);
+        }
+        match &self.config {
+            Some(config) => config.resolve(name),
+            None => HostConfig {
+                alias: name.to_string(),
+                hostname: name.to_string(),
+                port: 22,
+                user: local_user(),
+                identity_files: Vec::new(),
+                identities_only: false,
+                proxy_jump: None,
+                connect_timeout: None,
+            },
+        }
+    }
+
     /// Aliases in sorted order.
     pub fn names(&self) -> Vec<String> {
         self.hosts.keys().cloned().collect()

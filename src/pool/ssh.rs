@@ -2,7 +2,7 @@
 
 use super::Manager;
 use crate::config::Inventory;
-use crate::ssh::{self, ConnectOptions, ErrorKind, SshError, SshSession};
+use crate::ssh::{self, ConnectOptions, ErrorKind, Jumps, SshError, SshSession};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,8 +18,23 @@ pub struct SshManager {
 }
 
 impl SshManager {
-    pub fn new(inventory: Arc<Inventory>, options: ConnectOptions) -> Self {
+    /// Hosts behind a ProxyJump share jump sessions through a registry
+    /// (see `ssh::jump`) that resolves hop names through `inventory`.
+    /// Jump sessions are not pool entries: the pool hands a session out
+    /// exclusively, while a jump session carries many sessions' tunnels
+    /// at once. Each lives only while a pooled session runs through it,
+    /// so the pool's bound and idle timeout bound and close them too.
+    pub fn new(inventory: Arc<Inventory>, mut options: ConnectOptions) -> Self {
+        if options.jumps.is_none() {
+            let hops = Arc::clone(&inventory);
+            options.jumps = Some(Arc::new(Jumps::new(move |name| hops.resolve_hop(name))));
+        }
         SshManager { inventory, options }
+    }
+
+    /// Jump sessions open right now.
+    pub fn jump_sessions(&self) -> usize {
+        self.options.jumps.as_ref().map_or(0, |j| j.live())
     }
 
     /// Each host's round-trip estimate and per-call timeout (the

@@ -5,13 +5,16 @@ mod auth;
 pub mod error;
 pub mod exec;
 pub mod host_key;
+pub mod jump;
 mod keyfile;
 pub mod latency;
 pub mod session;
 pub mod sftp;
 pub mod transfer;
+pub mod tunnel;
 
 pub use error::{ErrorKind, SshError};
 pub use host_key::HostKeyPolicy;
+pub use jump::Jumps;
 pub use latency::{HostLatency, Latencies};
 pub use session::{connect, probe, ConnectOptions, SshSession};

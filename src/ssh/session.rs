@@ -4,11 +4,14 @@
 use super::auth::authenticate;
 use super::error::{from_ssh2, ErrorKind, SshError};
 use super::host_key::{HostKeyPolicy, Peer};
+use super::jump::Jumps;
 use super::latency::{HostEstimates, Latencies, Timeout};
+use super::tunnel::{Carrier, Socket};
 use crate::config::HostConfig;
 use ssh2::{Session, Sftp};
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,6 +32,10 @@ pub struct ConnectOptions {
     pub adaptive_timeouts: bool,
     /// Observed latency per host; kept whether or not timeouts adapt.
     pub latencies: Arc<Latencies>,
+    /// Jump sessions shared by the hosts behind them, and how hop names
+    /// resolve. `None`: each ProxyJump connect gets jump sessions of its
+    /// own, and hop names are taken literally (no ssh config).
+    pub jumps: Option<Arc<Jumps>>,
 }
 
 impl ConnectOptions {
@@ -47,7 +54,7 @@ pub struct SshSession {
     session: Session,
     /// A second handle on the session's socket, for liveness checks and
     /// for waiting on it while the session is in non-blocking mode.
-    socket: TcpStream,
+    socket: Socket,
     label: String,
     io_timeout: Duration,
     /// This host's latency estimates: fed by single-request round trips,
@@ -58,6 +65,9 @@ pub struct SshSession {
     applied: parking_lot::Mutex<Timeout>,
     /// Set when an operation left the session in an unknown state.
     poisoned: bool,
+    /// The jump session this one's socket is tunnelled through, kept
+    /// alive while this session lives. Last, so it goes after `session`.
+    _tunnel: Option<Arc<Carrier>>,
 }
 
 impl SshSession {
@@ -214,15 +224,19 @@ pub fn connect(
     opts: &ConnectOptions,
     deadline: Instant,
 ) -> Result<SshSession, SshError> {
-    if let Some(jump) = &host.proxy_jump {
-        return Err(SshError::new(
-            ErrorKind::Config,
-            format!(
-                "{}: ProxyJump ({jump}) is not supported by this version of scout-mcp",
-                host.alias
-            ),
-        ));
+    if host.proxy_jump.is_some() {
+        return super::jump::connect(host, opts, deadline);
     }
+    connect_direct(host, opts, deadline)
+}
+
+/// Opens a session straight to `host` over TCP, ignoring its ProxyJump
+/// (the first hop of a jump chain is reached this way).
+pub(crate) fn connect_direct(
+    host: &HostConfig,
+    opts: &ConnectOptions,
+    deadline: Instant,
+) -> Result<SshSession, SshError> {
     let peer = Peer {
         alias: &host.alias,
         hostname: &host.hostname,
@@ -279,6 +293,56 @@ pub fn connect(
         adaptive: opts.adaptive_timeouts,
         applied: parking_lot::Mutex::new(Timeout::configured(opts.io_timeout)),
         poisoned: false,
+        _tunnel: None,
+    })
+}
+
+/// Opens a session to `host` over `stream`, a tunnel through `carrier`
+/// (see `jump`): handshake, host key check against `host`'s own name and
+/// port, authentication, each before `deadline`. No handshake retries: a
+/// tunnel is not a listening port under a connect storm.
+pub(crate) fn connect_tunneled(
+    host: &HostConfig,
+    opts: &ConnectOptions,
+    stream: UnixStream,
+    carrier: Arc<Carrier>,
+    deadline: Instant,
+) -> Result<SshSession, SshError> {
+    let peer = Peer {
+        alias: &host.alias,
+        hostname: &host.hostname,
+        port: host.port,
+    };
+    let configured = host
+        .connect_timeout
+        .map_or(opts.connect_timeout, |t| t.min(opts.connect_timeout));
+    let latency = opts.latencies.host(&host.alias);
+    let started = Instant::now();
+    let setup = Timeout::configured(configured).within(deadline.saturating_duration_since(started));
+    let ssh_deadline = started + setup.budget;
+    let socket = stream.try_clone().map_err(|e| {
+        SshError::new(
+            ErrorKind::Disconnected,
+            format!("{}: cannot use the tunnel socket: {e}", host.alias),
+        )
+    })?;
+    let session = handshake(stream, &peer, ssh_deadline, &setup).map_err(|e| e.error)?;
+    opts.host_keys.verify(&session, &peer)?;
+    session.set_timeout(millis_until(ssh_deadline));
+    authenticate(&session, host, opts)?;
+    latency.observe_setup(started.elapsed());
+    session.set_keepalive(false, 0);
+    Ok(SshSession {
+        sftp: None,
+        session,
+        socket: Socket::Unix(socket),
+        label: host.alias.clone(),
+        io_timeout: opts.io_timeout,
+        latency,
+        adaptive: opts.adaptive_timeouts,
+        applied: parking_lot::Mutex::new(Timeout::configured(opts.io_timeout)),
+        poisoned: false,
+        _tunnel: Some(carrier),
     })
 }
 
@@ -410,14 +474,14 @@ fn handshake_with_retries(
     mut stream: TcpStream,
     deadline: Instant,
     link: &Link,
-) -> Result<(Session, TcpStream), SshError> {
+) -> Result<(Session, Socket), SshError> {
     let mut attempt = 1;
     loop {
         let socket = stream
             .try_clone()
             .map_err(|e| SshError::new(ErrorKind::Disconnected, format!("{}: {e}", host.alias)))?;
         let err = match handshake(stream, peer, deadline, link.setup) {
-            Ok(session) => return Ok((session, socket)),
+            Ok(session) => return Ok((session, Socket::Tcp(socket))),
             Err(HandshakeError { error, dropped }) if dropped => error,
             Err(HandshakeError { error, .. }) => return Err(error),
         };
@@ -451,8 +515,8 @@ struct HandshakeError {
     dropped: bool,
 }
 
-fn handshake(
-    stream: TcpStream,
+fn handshake<S: AsRawFd + 'static>(
+    stream: S,
     peer: &Peer,
     deadline: Instant,
     budget: &Timeout,
