@@ -307,7 +307,7 @@ pub fn connect(
     let stream = carrier
         .open(&target.hostname, target.port, deadline)
         .map_err(wrap)?;
-    connect_tunneled(target, opts, stream, carrier, deadline)
+    connect_tunneled(target, opts, stream, carrier, deadline).map_err(wrap)
 }
 
 /// A hop name with no ssh config to look it up in: the name is the

@@ -8,6 +8,8 @@
 //! - [`Proxy`] sits in front of a fleet host and injects network faults (latency, stall,
 //!   FIN, RST, refused connects).
 //! - [`Agent`] runs a real `ssh-agent` holding the keys a test adds to it.
+//! - [`Netns`], [`NsSshd`] and [`Forwarder`] put hosts in a network namespace of the test's
+//!   own that only a jump host can reach.
 //! - [`SilentListener`] and [`closed_port`] stand in for hosts that fail below SSH.
 //!
 //! Every process started here is stopped by its PID when its owner is dropped, even when a
@@ -19,6 +21,7 @@ mod agent;
 mod faults;
 mod fleet;
 mod net;
+mod netns;
 mod process;
 mod proxy;
 mod scout;
@@ -36,6 +39,8 @@ pub use agent::Agent;
 pub use faults::{closed_port, SilentListener};
 #[allow(unused_imports)]
 pub use fleet::{Fleet, FleetBuilder};
+#[allow(unused_imports)]
+pub use netns::{Forwarder, Netns, NsSshd};
 #[allow(unused_imports)]
 pub use process::{command_running, is_alive, run_bounded};
 #[allow(unused_imports)]
