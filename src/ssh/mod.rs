@@ -1,6 +1,7 @@
 //! SSH on libssh2: opening sessions, running commands, SFTP file access.
 //! Knows nothing of pools or MCP.
 
+pub mod check;
 pub mod error;
 pub mod exec;
 pub mod host_key;
