@@ -3,10 +3,12 @@
 //!
 //! Layers, each using only the ones below it:
 //! `mcp` (protocol) → `scout` / `resources` (tool logic) → `pool` →
-//! `ssh` → `config`. `workers` is the generic bounded executor and
-//! `server` wires everything together.
+//! `ssh` → `config`. `workers` is the generic bounded executor,
+//! `server` wires everything together and `cli` runs the same operations
+//! for people (`call`, `hosts`, `check`).
 
 pub mod cancel;
+pub mod cli;
 pub mod config;
 pub mod histogram;
 pub mod mcp;

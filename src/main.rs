@@ -1,31 +1,18 @@
-//! Entry point: parse the command line, read the configuration, serve.
+//! Entry point: parse the command line, then serve MCP (no arguments)
+//! or run a command for humans.
 
-use scout_mcp::config::{Settings, VARIABLES};
+use scout_mcp::cli::{self, Command};
+use scout_mcp::config::Settings;
 use scout_mcp::mcp::log_bridge::BridgeLogger;
 use std::process::ExitCode;
 
-fn usage() -> String {
-    let mut text = format!(
-        "scout-mcp {}\n\
-         An MCP server (stdio) that reads files, lists directories and runs commands\n\
-         on the hosts of your ssh config, over SSH.\n\n\
-         USAGE:\n    scout-mcp            serve MCP on stdin/stdout (what MCP clients run)\n    \
-         scout-mcp --help     this text\n    scout-mcp --version  the version\n\n\
-         ENVIRONMENT:\n",
-        env!("CARGO_PKG_VERSION")
-    );
-    for (name, default, meaning) in VARIABLES {
-        text.push_str(&format!("    {name:<32} {meaning} (default: {default})\n"));
-    }
-    text
-}
-
-fn init_logging() {
+/// Logs go to stderr; SCOUT_LOG_LEVEL, then RUST_LOG, then `default`.
+fn init_logging(default: &str) {
     let filter = std::env::var("SCOUT_LOG_LEVEL")
         .ok()
         .filter(|v| !v.trim().is_empty())
         .or_else(|| std::env::var("RUST_LOG").ok())
-        .unwrap_or_else(|| "info".to_string());
+        .unwrap_or_else(|| default.to_string());
     let logger = env_logger::Builder::new()
         .parse_filters(&filter)
         .target(env_logger::Target::Stderr)
@@ -52,22 +39,21 @@ fn tune_allocator() {
 fn main() -> ExitCode {
     tune_allocator();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        None => {}
-        Some("-h" | "--help" | "help") => {
-            print!("{}", usage());
-            return ExitCode::SUCCESS;
+    match cli::parse(&args) {
+        Ok(Command::Serve) => serve(),
+        Ok(command) => {
+            init_logging(cli::DEFAULT_LOG_LEVEL);
+            cli::run(command)
         }
-        Some("-V" | "--version") => {
-            println!("scout-mcp {}", env!("CARGO_PKG_VERSION"));
-            return ExitCode::SUCCESS;
-        }
-        Some(other) => {
-            eprintln!("scout-mcp: unknown argument '{other}'\n\n{}", usage());
-            return ExitCode::from(2);
+        Err(e) => {
+            eprint!("{}", cli::usage_error(&e));
+            ExitCode::from(2)
         }
     }
-    init_logging();
+}
+
+fn serve() -> ExitCode {
+    init_logging("info");
     let settings = match Settings::from_env() {
         Ok(s) => s,
         Err(e) => {

@@ -88,7 +88,8 @@ fn start_warming(scout: &Scout) {
     warming::spawn(scout.pool.clone(), hosts, width, budget);
 }
 
-fn connect_options(s: &Settings) -> ConnectOptions {
+/// How sessions are opened, from the settings (also used by `scout-mcp check`).
+pub fn connect_options(s: &Settings) -> ConnectOptions {
     let known_hosts = match &s.known_hosts {
         KnownHosts::File(p) => Some(p.clone()),
         KnownHosts::Disabled => {

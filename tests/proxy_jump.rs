@@ -251,3 +251,41 @@ fn a_dead_jump_session_is_replaced_by_a_new_one() {
     assert!(recovered, "{}", scout.stderr_log());
     assert_eq!(lab.forwarder.connections(), 2);
 }
+
+#[test]
+fn check_goes_through_the_jump_host_and_names_the_failing_hop() {
+    let lab = Lab::start();
+    let dir = lab.fleet.dir().display().to_string();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_scout-mcp"));
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("SCOUT_") {
+            command.env_remove(&key);
+        }
+    }
+    command
+        .env_remove("SSH_AUTH_SOCK")
+        .envs(lab.fleet.env())
+        .env("SCOUT_SSH_CONFIG", format!("{dir}/jump_config"))
+        .env("SCOUT_KNOWN_HOSTS", format!("{dir}/jump_known_hosts"))
+        .args(["check", "target", "nowhere"]);
+    let out = run_bounded(&mut command, PATIENCE);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let line = |host: &str| {
+        lines
+            .iter()
+            .find(|l| l.split_whitespace().next() == Some(host))
+            .unwrap_or_else(|| panic!("no line for {host} in\n{text}"))
+            .to_string()
+    };
+    let target = line("target");
+    assert!(target.contains("ok"), "{target}");
+    assert!(target.contains("via ProxyJump jump"), "{target}");
+    let nowhere = line("nowhere");
+    assert!(nowhere.contains("FAIL"), "{nowhere}");
+    assert!(
+        nowhere.contains("jump"),
+        "the failing hop is named: {nowhere}"
+    );
+}

@@ -2,6 +2,7 @@
 //! Knows nothing of pools or MCP.
 
 mod auth;
+pub mod check;
 pub mod error;
 pub mod exec;
 pub mod host_key;

@@ -347,10 +347,10 @@ pub(crate) fn connect_tunneled(
 }
 
 /// The budgets of one connect and where its round trips are recorded.
-struct Link<'a> {
-    tcp: &'a Timeout,
-    setup: &'a Timeout,
-    latency: &'a HostEstimates,
+pub(super) struct Link<'a> {
+    pub(super) tcp: &'a Timeout,
+    pub(super) setup: &'a Timeout,
+    pub(super) latency: &'a HostEstimates,
 }
 
 fn millis(d: Duration) -> u32 {
@@ -358,13 +358,12 @@ fn millis(d: Duration) -> u32 {
     d.as_millis().clamp(1, u128::from(u32::MAX)) as u32
 }
 
-fn millis_until(deadline: Instant) -> u32 {
+pub(super) fn millis_until(deadline: Instant) -> u32 {
     millis(deadline.saturating_duration_since(Instant::now()))
 }
 
 /// Resolves `host` and connects to its addresses in turn, each attempt
-/// within `attempt` and all of it before `deadline`. A connect's time is
-/// one round trip (SYN, SYN-ACK): it is recorded in `latency`.
+/// within `attempt` and all of it before `deadline`.
 fn open_tcp(
     host: &HostConfig,
     deadline: Instant,
@@ -372,9 +371,22 @@ fn open_tcp(
     latency: Option<&HostEstimates>,
 ) -> Result<TcpStream, SshError> {
     let addrs = resolve(host, deadline)?;
+    connect_addrs(host, &addrs, deadline, attempt, latency)
+}
+
+/// Connects to `addrs` in turn (`host` names them in errors). A
+/// connect's time is one round trip (SYN, SYN-ACK): it is recorded in
+/// `latency`.
+pub(super) fn connect_addrs(
+    host: &HostConfig,
+    addrs: &[SocketAddr],
+    deadline: Instant,
+    attempt: &Timeout,
+    latency: Option<&HostEstimates>,
+) -> Result<TcpStream, SshError> {
     let mut last = None;
     let mut waited = *attempt;
-    for addr in &addrs {
+    for addr in addrs {
         let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
             break;
@@ -423,7 +435,7 @@ fn tcp_error(host: &HostConfig, last: Option<(SocketAddr, std::io::Error)>) -> S
 /// Resolves the host name. getaddrinfo has no timeout of its own, so a
 /// name (not an IP literal) is resolved on a helper thread that we stop
 /// waiting for at the deadline.
-fn resolve(host: &HostConfig, deadline: Instant) -> Result<Vec<SocketAddr>, SshError> {
+pub(super) fn resolve(host: &HostConfig, deadline: Instant) -> Result<Vec<SocketAddr>, SshError> {
     if let Ok(ip) = host.hostname.parse::<IpAddr>() {
         return Ok(vec![SocketAddr::new(ip, host.port)]);
     }
@@ -468,7 +480,7 @@ const HANDSHAKE_ATTEMPTS: u32 = 6;
 /// been authenticated yet, so a retry cannot look like a login failure
 /// to the server (OpenSSH penalises those); timeouts, refusals and
 /// key-exchange failures are not retried.
-fn handshake_with_retries(
+pub(super) fn handshake_with_retries(
     host: &HostConfig,
     peer: &Peer,
     mut stream: TcpStream,
