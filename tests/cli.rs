@@ -310,6 +310,9 @@ impl Drop for Running {
 fn ctrl_c_cancels_a_call_and_stops_the_remote_command() {
     let fleet = Fleet::start(1);
     let marker = "sleep 47.4711";
+    // Anchored: the CLI's own command line contains the query too, and
+    // only the remote `sleep` may count as started.
+    let remote = "^sleep 47.4711";
     let target = format!("{}:/", fleet.alias(0));
     let child = scout(&fleet.env(), &["call", &target, "--query", marker])
         .stdin(Stdio::null())
@@ -319,7 +322,7 @@ fn ctrl_c_cancels_a_call_and_stops_the_remote_command() {
         .expect("start scout-mcp call");
     let mut running = Running(child);
     assert!(
-        wait_until(PATIENCE, || command_running(marker)),
+        wait_until(PATIENCE, || command_running(remote)),
         "the remote command never started"
     );
     let pid = running.0.id().to_string();
@@ -331,7 +334,7 @@ fn ctrl_c_cancels_a_call_and_stops_the_remote_command() {
     .expect("scout-mcp call did not exit after Ctrl-C");
     assert_eq!(status.code(), Some(130), "{status:?}");
     assert!(
-        wait_until(PATIENCE, || !command_running(marker)),
+        wait_until(PATIENCE, || !command_running(remote)),
         "the remote command outlived the cancelled call"
     );
 }

@@ -8,11 +8,15 @@ use super::auth::authenticate;
 use super::error::{from_io, from_ssh2, ErrorKind, SshError};
 use super::host_key::Peer;
 use super::latency::Timeout;
-use super::session::{connect, connect_addrs, handshake_with_retries, millis_until, resolve, Link};
+use super::session::{
+    connect, connect_addrs, handshake_with_retries, millis_until, resolve, start_sftp, Link,
+};
+use super::tunnel::Socket;
 use super::{ConnectOptions, SshSession};
 use crate::config::HostConfig;
 use ssh2::Session;
 use std::io::Read;
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -122,11 +126,18 @@ pub fn check(host: &HostConfig, opts: &ConnectOptions) -> CheckReport {
     };
     if host.proxy_jump.is_some() {
         if let Some(session) = through_jump(host, opts, &mut report) {
-            use_session(session.session(), host, opts.io_timeout, &mut report);
+            let fd = session.socket_fd();
+            use_session(session.session(), fd, host, opts.io_timeout, &mut report);
             session.disconnect();
         }
-    } else if let Some(session) = direct(host, opts, &mut report) {
-        use_session(&session, host, opts.io_timeout, &mut report);
+    } else if let Some((session, socket)) = direct(host, opts, &mut report) {
+        use_session(
+            &session,
+            socket.as_raw_fd(),
+            host,
+            opts.io_timeout,
+            &mut report,
+        );
         session.set_timeout(1000);
         let _ = session.disconnect(None, "check done", None);
     }
@@ -140,7 +151,11 @@ fn budget(host: &HostConfig, opts: &ConnectOptions) -> Duration {
 
 /// The direct connect of [`connect`], one step at a time, with the
 /// configured timeouts (a check has no latency history to adapt to).
-fn direct(host: &HostConfig, opts: &ConnectOptions, report: &mut CheckReport) -> Option<Session> {
+fn direct(
+    host: &HostConfig,
+    opts: &ConnectOptions,
+    report: &mut CheckReport,
+) -> Option<(Session, Socket)> {
     let configured = budget(host, opts);
     let timeout = Timeout::configured(configured);
     let latency = opts.latencies.host(&host.alias);
@@ -160,13 +175,13 @@ fn direct(host: &HostConfig, opts: &ConnectOptions, report: &mut CheckReport) ->
         setup: &timeout,
         latency: &latency,
     };
-    let (session, _socket) = report.step(Step::Handshake, || {
+    let (session, socket) = report.step(Step::Handshake, || {
         handshake_with_retries(host, &peer, stream, ssh_deadline, &link)
     })?;
     report.step(Step::HostKey, || opts.host_keys.verify(&session, &peer))?;
     session.set_timeout(millis_until(ssh_deadline));
     report.step(Step::Auth, || authenticate(&session, host, opts))?;
-    Some(session)
+    Some((session, socket))
 }
 
 /// Hosts behind a ProxyJump go through the normal connect in one step;
@@ -195,6 +210,7 @@ fn through_jump(
 /// a remote shell.
 fn use_session(
     session: &Session,
+    fd: RawFd,
     host: &HostConfig,
     io_timeout: Duration,
     report: &mut CheckReport,
@@ -202,8 +218,7 @@ fn use_session(
     let alias = &host.alias;
     session.set_timeout(millis_until(Instant::now() + io_timeout));
     let sftp_ok = report.step(Step::Sftp, || {
-        let sftp = session
-            .sftp()
+        let sftp = start_sftp(session, fd, Instant::now() + io_timeout)
             .map_err(|e| from_ssh2(&format!("{alias}: cannot start SFTP"), &e))?;
         sftp.stat(Path::new("."))
             .map_err(|e| from_ssh2(&format!("{alias}: SFTP stat of the login directory"), &e))

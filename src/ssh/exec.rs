@@ -337,7 +337,7 @@ fn pump(
             out.timed_out = true;
             return Ok(());
         }
-        wait_socket(sess, deadline);
+        sess.wait_socket(deadline);
     }
 }
 
@@ -383,7 +383,7 @@ fn finish(
                     out.timed_out = true;
                     return Ok(());
                 }
-                wait_socket(sess, deadline);
+                sess.wait_socket(deadline);
             }
             Err(e) => return Err(from_ssh2(ctx, &e)),
         }
@@ -397,29 +397,6 @@ fn finish(
         out.exit_code = channel.exit_status().ok();
     }
     Ok(())
-}
-
-/// Sleeps until the session's socket is ready in the direction libssh2
-/// is blocked on, at most 100 ms and never past `deadline`.
-fn wait_socket(sess: &SshSession, deadline: Instant) {
-    use ssh2::BlockDirections::*;
-    let events = match sess.session().block_directions() {
-        Outbound => libc::POLLOUT,
-        Both => libc::POLLIN | libc::POLLOUT,
-        _ => libc::POLLIN,
-    };
-    let wait = deadline
-        .saturating_duration_since(Instant::now())
-        .min(Duration::from_millis(100));
-    let mut fd = libc::pollfd {
-        fd: sess.socket_fd(),
-        events,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd, for the duration of the call.
-    unsafe {
-        libc::poll(&mut fd, 1, wait.as_millis() as libc::c_int);
-    }
 }
 
 #[cfg(test)]
