@@ -2,10 +2,25 @@
 
 CARGO ?= cargo
 
-.PHONY: build test test-deps lint demo bench fuzz clean inspector
+.PHONY: build static test test-deps lint demo bench fuzz clean inspector
 
 build:
 	$(CARGO) build --release
+
+# The static binary for jump hosts (README: "Static binary for jump hosts"): glibc linked in
+# (crt-static), OpenSSL, libssh2 and zlib built from source and linked in (Cargo.toml's ssh2
+# and libz-sys features), stripped. --target keeps RUSTFLAGS off build scripts and gives the
+# binary its own directory, so the normal release build (`make bench`) keeps its debug info.
+#   make static    the binary: target/x86_64-unknown-linux-gnu/release/scout-mcp
+STATIC_TARGET = x86_64-unknown-linux-gnu
+STATIC_FLAGS = --release --target $(STATIC_TARGET) \
+	--config profile.release.strip=true --config profile.release.debug=false
+STATIC_ENV = RUSTFLAGS='-C target-feature=+crt-static'
+STATIC_DIR = target
+
+static:
+	$(STATIC_ENV) $(CARGO) build $(STATIC_FLAGS)
+	@ls -l $(STATIC_DIR)/$(STATIC_TARGET)/release/scout-mcp
 
 # The integration tests start real OpenSSH servers on loopback (DESIGN.md §4), and one drives
 # scout-mcp with the official MCP Python SDK. .ci/run knows what to install when something is
@@ -16,8 +31,9 @@ test-deps:
 # Plain `cargo test` (unit, integration and doc tests; examples are built): --all-targets
 # would also run each bench's main(), i.e. the whole benchmark, in a debug build. Test
 # threads mostly wait on SSH round trips, so 4 of them keep 2 cores busy. --no-fail-fast:
-# one run reports every failing test binary, not just the first.
-test: test-deps
+# one run reports every failing test binary, not just the first. tests/static_binary.rs
+# runs the binary from `make static` in an empty chroot.
+test: test-deps static
 	$(CARGO) test --no-fail-fast -- --test-threads=4
 
 lint:
