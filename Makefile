@@ -2,7 +2,7 @@
 
 CARGO ?= cargo
 
-.PHONY: build static test test-deps lint demo bench fuzz clean inspector
+.PHONY: build static vendor check-offline test test-deps lint demo bench fuzz clean inspector
 
 build:
 	$(CARGO) build --release
@@ -11,16 +11,39 @@ build:
 # (crt-static), OpenSSL, libssh2 and zlib built from source and linked in (Cargo.toml's ssh2
 # and libz-sys features), stripped. --target keeps RUSTFLAGS off build scripts and gives the
 # binary its own directory, so the normal release build (`make bench`) keeps its debug info.
-#   make static    the binary: target/x86_64-unknown-linux-gnu/release/scout-mcp
+#   make static             the binary: target/x86_64-unknown-linux-gnu/release/scout-mcp
+#   make static OFFLINE=1   the same from vendor/ (`make vendor` first), no registry touched
 STATIC_TARGET = x86_64-unknown-linux-gnu
 STATIC_FLAGS = --release --target $(STATIC_TARGET) \
 	--config profile.release.strip=true --config profile.release.debug=false
 STATIC_ENV = RUSTFLAGS='-C target-feature=+crt-static'
 STATIC_DIR = target
 
+# cargo's source replacement, given on the command line so that only OFFLINE=1 builds use
+# vendor/; --frozen fails rather than touch the network or change Cargo.lock.
+ifeq ($(OFFLINE),1)
+OFFLINE_FLAGS = --frozen \
+	--config 'source.crates-io.replace-with="vendored-sources"' \
+	--config 'source.vendored-sources.directory="$(CURDIR)/vendor"'
+endif
+
 static:
-	$(STATIC_ENV) $(CARGO) build $(STATIC_FLAGS)
+	$(STATIC_ENV) $(CARGO) build $(STATIC_FLAGS) $(OFFLINE_FLAGS)
 	@ls -l $(STATIC_DIR)/$(STATIC_TARGET)/release/scout-mcp
+
+# Every crate's source in vendor/ for offline builds (vendor/README.md). cargo vendor would
+# delete vendor/ whole, README included: remove only the crate directories.
+vendor:
+	find vendor -mindepth 1 -maxdepth 1 -type d -exec rm -rf {} +
+	$(CARGO) vendor --quiet --locked --no-delete vendor >/dev/null
+
+# Proves `make static OFFLINE=1` needs nothing but vendor/: a fresh, empty CARGO_HOME (no
+# registry cache) and target dir, inside a network namespace with no network at all
+# (unshare -n, as root). A full build from scratch: minutes, so never part of `make test`.
+check-offline: vendor
+	scratch=$$(mktemp -d) && trap 'rm -rf "$$scratch"' EXIT && \
+	unshare -n env CARGO_HOME="$$scratch/cargo-home" CARGO_TARGET_DIR="$$scratch/target" \
+		$(MAKE) static OFFLINE=1 STATIC_DIR="$$scratch/target"
 
 # The integration tests start real OpenSSH servers on loopback (DESIGN.md §4), and one drives
 # scout-mcp with the official MCP Python SDK. .ci/run knows what to install when something is
