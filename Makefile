@@ -2,7 +2,7 @@
 
 CARGO ?= cargo
 
-.PHONY: build static vendor check-offline test test-deps lint demo bench fuzz clean inspector
+.PHONY: build static vendor check-offline test test-legacy test-deps lint demo bench fuzz clean inspector
 
 build:
 	$(CARGO) build --release
@@ -11,8 +11,10 @@ build:
 # (crt-static), OpenSSL, libssh2 and zlib built from source and linked in (Cargo.toml's ssh2
 # and libz-sys features), stripped. --target keeps RUSTFLAGS off build scripts and gives the
 # binary its own directory, so the normal release build (`make bench`) keeps its debug info.
-#   make static             the binary: target/x86_64-unknown-linux-gnu/release/scout-mcp
-#   make static OFFLINE=1   the same from vendor/ (`make vendor` first), no registry touched
+#   make static                the binary: target/x86_64-unknown-linux-gnu/release/scout-mcp
+#   make static OFFLINE=1      the same from vendor/ (`make vendor` first), no registry touched
+#   make static LEGACY_SHA1=1  also speaks SHA-1 to old servers: a separate binary under
+#                              target/legacy-sha1/ so it is never shipped by mistake
 STATIC_TARGET = x86_64-unknown-linux-gnu
 STATIC_FLAGS = --release --target $(STATIC_TARGET) \
 	--config profile.release.strip=true --config profile.release.debug=false
@@ -25,6 +27,19 @@ ifeq ($(OFFLINE),1)
 OFFLINE_FLAGS = --frozen \
 	--config 'source.crates-io.replace-with="vendored-sources"' \
 	--config 'source.vendored-sources.directory="$(CURDIR)/vendor"'
+endif
+
+# libssh2 compiles its SHA-1 algorithms out unless these are defined, and only the C
+# compiler's flags reach its build (the cc crate reads CFLAGS_<target>); the cargo feature
+# adds them to the preferences, last, and checks they are there. Own target dir: changing
+# C flags rebuilds OpenSSL, which must not happen back and forth with the default build.
+LEGACY_CFLAGS = -DLIBSSH2_KEX_SHA1_ENABLE -DLIBSSH2_RSA_SHA1_ENABLE -DLIBSSH2_HMAC_SHA1_ENABLE
+LEGACY_FLAGS = --features legacy-sha1 --target-dir target/legacy-sha1
+LEGACY_ENV = CFLAGS_x86_64_unknown_linux_gnu='$(LEGACY_CFLAGS)'
+ifeq ($(LEGACY_SHA1),1)
+STATIC_FLAGS += $(LEGACY_FLAGS)
+STATIC_ENV += $(LEGACY_ENV)
+STATIC_DIR = target/legacy-sha1
 endif
 
 static:
@@ -54,14 +69,24 @@ test-deps:
 # Plain `cargo test` (unit, integration and doc tests; examples are built): --all-targets
 # would also run each bench's main(), i.e. the whole benchmark, in a debug build. Test
 # threads mostly wait on SSH round trips, so 4 of them keep 2 cores busy. --no-fail-fast:
-# one run reports every failing test binary, not just the first. tests/static_binary.rs
-# runs the binary from `make static` in an empty chroot.
+# one run reports every failing test binary, not just the first, and the legacy build's
+# tests run even when the main suite failed. tests/static_binary.rs runs the binary from
+# `make static` in an empty chroot.
 test: test-deps static
-	$(CARGO) test --no-fail-fast -- --test-threads=4
+	status=0; \
+	$(CARGO) test --no-fail-fast -- --test-threads=4 || status=1; \
+	$(MAKE) test-legacy || status=1; \
+	exit $$status
+
+# The legacy-sha1 build against SHA-1-only sshd servers (tests/legacy_sha1.rs), in its own
+# target dir with libssh2's SHA-1 defines.
+test-legacy: test-deps
+	$(LEGACY_ENV) $(CARGO) test $(LEGACY_FLAGS) --lib --test legacy_sha1 -- --test-threads=2
 
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --all-targets --features legacy-sha1 -- -D warnings
 
 # The demo starts a real sshd fleet and drives the release binary, which `cargo run
 # --example` alone would not build.
