@@ -127,7 +127,8 @@ fn session_error(context: &str, c: i32, detail: &str) -> SshError {
             ErrorKind::Handshake,
             format!(
                 "key exchange failed ({detail}); the server may offer only SHA-1 algorithms \
-                 (ssh-rsa, diffie-hellman-group*-sha1), which this build refuses"
+                 (ssh-rsa, diffie-hellman-group*-sha1), which this build refuses (a build made \
+                 with LEGACY_SHA1=1 accepts them; README: \"Legacy servers\")"
             ),
         ),
         code::CHANNEL_FAILURE => (

@@ -9,6 +9,8 @@ pub mod host_key;
 pub mod jump;
 mod keyfile;
 pub mod latency;
+#[cfg(feature = "legacy-sha1")]
+mod legacy;
 pub mod session;
 pub mod sftp;
 pub mod transfer;

@@ -550,6 +550,11 @@ fn handshake<S: AsRawFd + 'static>(
         error: from_ssh2(&who, &e),
         dropped: false,
     })?;
+    #[cfg(feature = "legacy-sha1")]
+    super::legacy::allow_sha1(&session, &who).map_err(|error| HandshakeError {
+        error,
+        dropped: false,
+    })?;
     session.set_tcp_stream(stream);
     session.set_timeout(millis_until(deadline));
     session.handshake().map_err(|e| {

@@ -115,8 +115,11 @@ impl Scout {
     /// Starts scout-mcp with exactly these SCOUT_* settings: ones from the developer's shell,
     /// and their ssh-agent, are removed so they cannot change what a test sees.
     pub fn spawn_env(env: &[(String, String)]) -> Scout {
-        let binary = binary();
-        let mut command = Command::new(&binary);
+        Scout::spawn_command(Command::new(binary()), env)
+    }
+
+    /// Like [`Scout::spawn_env`], but runs `command` (say, the static binary under `chroot`).
+    pub fn spawn_command(mut command: Command, env: &[(String, String)]) -> Scout {
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with("SCOUT_") {
                 command.env_remove(&key);
@@ -129,7 +132,7 @@ impl Scout {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+            .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
 
         let stdout = child.stdout.take().expect("piped stdout");
         let (sender, lines) = mpsc::channel();

@@ -251,7 +251,12 @@ impl Sshd {
             let log = read_from(&self.log_path(), log_start);
             if let Some(line) = log
                 .lines()
-                .find(|l| l.contains("Bind to port") || l.contains("Cannot bind"))
+                // "Bind to port N on A failed: ..."; at LogLevel DEBUG1 sshd also logs
+                // "debug1: Bind to port N on A." before every successful bind.
+                .find(|l| {
+                    (l.contains("Bind to port") && l.contains("failed"))
+                        || l.contains("Cannot bind")
+                })
             {
                 return Err(format!("sshd could not bind an address: {line}"));
             }
