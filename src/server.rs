@@ -4,7 +4,7 @@ use crate::config::{Inventory, KnownHosts, Settings, SshConfig};
 use crate::mcp::dispatch::{Dispatcher, InFlight};
 use crate::mcp::transport::{self, Line};
 use crate::pool::ssh::SshManager;
-use crate::pool::{Pool, PoolConfig, PoolThreads};
+use crate::pool::{Pool, PoolConfig, PoolError, PoolThreads};
 use crate::resources::metrics::{self, Figures, QueueStats};
 use crate::scout::Scout;
 use crate::ssh::{ConnectOptions, HostKeyPolicy};
@@ -47,6 +47,7 @@ pub fn build_core(settings: Settings) -> Result<Core, String> {
     let manager = SshManager::new(Arc::clone(&inventory), connect_options(&settings));
     let (pool, pool_threads) =
         Pool::new(manager, pool_config(&settings)).map_err(|e| e.to_string())?;
+    count_jump_sessions(&pool);
     let width = settings.broadcast_width;
     let settings = Arc::new(settings);
     let scout = Scout::new(settings, inventory, pool, width).map_err(|e| e.to_string())?;
@@ -54,6 +55,27 @@ pub fn build_core(settings: Settings) -> Result<Core, String> {
         scout: Arc::new(scout),
         pool_threads,
     })
+}
+
+/// ProxyJump sessions are opened by the SSH manager, not checked out of
+/// the pool, yet they are connections like any other: each holds a place
+/// under SCOUT_MAX_POOL_SIZE while it is open.
+fn count_jump_sessions(pool: &Pool<SshManager>) {
+    let Some(jumps) = pool.manager().jumps() else {
+        return;
+    };
+    let weak = pool.downgrade();
+    let bound = pool.max_size();
+    jumps.count_in(move |deadline| {
+        let pool = weak.upgrade().ok_or("the server is shutting down")?;
+        match pool.lease(deadline) {
+            Ok(lease) => Ok(Box::new(lease) as crate::ssh::tunnel::Place),
+            Err(PoolError::Closed) => Err("the server is shutting down".into()),
+            Err(_) => Err(format!(
+                "every one of the SCOUT_MAX_POOL_SIZE={bound} connections is busy"
+            )),
+        }
+    });
 }
 
 fn pool_config(s: &Settings) -> PoolConfig {

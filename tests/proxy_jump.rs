@@ -289,3 +289,50 @@ fn check_goes_through_the_jump_host_and_names_the_failing_hop() {
         "the failing hop is named: {nowhere}"
     );
 }
+
+/// `metrics://pool` as JSON.
+fn pool_metrics(scout: &mut Scout) -> serde_json::Value {
+    let read = scout.request("resources/read", json!({"uri": "metrics://pool"}));
+    let text = read["result"]["contents"][0]["text"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no metrics text: {read}"));
+    serde_json::from_str(text).expect("metrics://pool is JSON")
+}
+
+#[test]
+fn jump_sessions_count_against_the_pool_bound() {
+    let lab = Lab::start();
+    let file = lab.fleet.write_file("jump/counted.txt", b"counted\n");
+    let target = json!({"target": format!("target:{}", file.display())});
+
+    let mut scout = lab.scout();
+    assert_eq!(scout.call(target.clone()).text, "counted\n");
+    // The target's session and the jump session under it.
+    assert_eq!(pool_metrics(&mut scout)["pool"]["live"], json!(2));
+
+    // With room for one connection only, the jump session has none: a clear
+    // error, not a second connection past the bound.
+    let dir = lab.fleet.dir().display().to_string();
+    let mut tight = Scout::spawn_with(
+        &lab.fleet,
+        &[
+            ("SCOUT_SSH_CONFIG", &format!("{dir}/jump_config")),
+            ("SCOUT_KNOWN_HOSTS", &format!("{dir}/jump_known_hosts")),
+            ("SCOUT_CONNECT_TIMEOUT", "1"),
+            ("SCOUT_MAX_POOL_SIZE", "1"),
+        ],
+    );
+    tight.initialize();
+    let r = tight.call(target);
+    assert!(r.is_error, "{}", r.text);
+    assert!(
+        r.text.contains("no room for a jump session") && r.text.contains("SCOUT_MAX_POOL_SIZE=1"),
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        lab.forwarder.connections(),
+        1,
+        "only the first server reached the jump host"
+    );
+}

@@ -139,6 +139,18 @@ impl<M: Manager> Clone for Pool<M> {
     }
 }
 
+/// A handle on a pool that does not keep it alive, for what the pool
+/// itself holds (e.g. through its manager).
+pub struct WeakPool<M: Manager> {
+    inner: std::sync::Weak<Inner<M>>,
+}
+
+impl<M: Manager> WeakPool<M> {
+    pub fn upgrade(&self) -> Option<Pool<M>> {
+        self.inner.upgrade().map(|inner| Pool { inner })
+    }
+}
+
 /// Threads that close and reap connections; joined by [`Pool::shutdown`].
 pub struct PoolThreads {
     closer: Option<JoinHandle<()>>,
@@ -294,7 +306,7 @@ impl<M: Manager> Pool<M> {
             // A connection already being closed will free a place; only
             // evict when none is on its way out.
             if self.inner.closing.load(Ordering::SeqCst) == 0 {
-                self.evict_one_idle(slot);
+                self.evict_one_idle(Some(slot));
             }
             self.wait_for_capacity(key, deadline)?;
             return Ok(None);
@@ -499,17 +511,15 @@ impl<M: Manager> Pool<M> {
 
     /// Closes the oldest idle connection of the least recently used host
     /// other than `except`. Returns whether one was closed.
-    fn evict_one_idle(&self, except: &Arc<SlotOf<M>>) -> bool {
+    fn evict_one_idle(&self, except: Option<&Arc<SlotOf<M>>>) -> bool {
         let mut victim: Option<Arc<SlotOf<M>>> = None;
         for shard in self.inner.shards.iter() {
             let map = shard.lock();
             // Least recently used first: the first host with an idle
             // connection is this shard's candidate.
-            let candidate = map
-                .iter()
-                .rev()
-                .map(|(_, s)| s)
-                .find(|s| !Arc::ptr_eq(s, except) && !s.state.lock().idle.is_empty());
+            let candidate = map.iter().rev().map(|(_, s)| s).find(|s| {
+                except.is_none_or(|e| !Arc::ptr_eq(s, e)) && !s.state.lock().idle.is_empty()
+            });
             if let Some(c) = candidate {
                 if victim
                     .as_ref()
@@ -689,6 +699,52 @@ impl<M: Manager> Pool<M> {
         &self.inner.manager
     }
 
+    pub fn downgrade(&self) -> WeakPool<M> {
+        WeakPool {
+            inner: Arc::downgrade(&self.inner),
+        }
+    }
+
+    /// Takes one place under the global bound for a connection the pool
+    /// does not hand out itself (a ProxyJump session, which carries the
+    /// tunnels of many pooled sessions at once), so that the bound counts
+    /// it too. Makes room the way a check-out does: by evicting another
+    /// host's idle connection, else by waiting, until `deadline`. The place
+    /// is given back when the lease is dropped.
+    pub fn lease(&self, deadline: Instant) -> Result<Lease, PoolError<M::Error>> {
+        loop {
+            if self.inner.closed.load(Ordering::Acquire) {
+                return Err(PoolError::Closed);
+            }
+            if self.try_reserve() {
+                let inner = Arc::downgrade(&self.inner);
+                let release = move || {
+                    if let Some(inner) = inner.upgrade() {
+                        Pool { inner }.release_capacity();
+                    }
+                };
+                return Ok(Lease {
+                    release: Some(Box::new(release)),
+                });
+            }
+            if self.inner.closing.load(Ordering::SeqCst) == 0 && self.evict_one_idle(None) {
+                continue;
+            }
+            let inner = &self.inner;
+            inner.capacity_waiters.fetch_add(1, Ordering::SeqCst);
+            let mut guard = inner.capacity_lock.lock();
+            let full = inner.live.load(Ordering::SeqCst) >= inner.config.max_size;
+            let timed_out = full && inner.capacity.wait_until(&mut guard, deadline).timed_out();
+            drop(guard);
+            inner.capacity_waiters.fetch_sub(1, Ordering::SeqCst);
+            if timed_out || Instant::now() >= deadline {
+                return Err(PoolError::Timeout {
+                    host: "(a ProxyJump session)".into(),
+                });
+            }
+        }
+    }
+
     /// Live connections across all hosts (idle, busy and connecting).
     pub fn live(&self) -> usize {
         self.inner.live.load(Ordering::SeqCst)
@@ -834,6 +890,27 @@ impl PoolThreads {
                 std::thread::sleep(Duration::from_millis(5));
             }
         }
+    }
+}
+
+/// A place under the pool's global bound, held by something other than
+/// a pooled connection (see [`Pool::lease`]); freed on drop. Holds the
+/// pool weakly: what holds a lease may itself live in the pool.
+pub struct Lease {
+    release: Option<Box<dyn FnOnce() + Send + Sync>>,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(release) = self.release.take() {
+            release();
+        }
+    }
+}
+
+impl fmt::Debug for Lease {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Lease")
     }
 }
 

@@ -22,14 +22,20 @@ impl SshManager {
     /// (see `ssh::jump`) that resolves hop names through `inventory`.
     /// Jump sessions are not pool entries: the pool hands a session out
     /// exclusively, while a jump session carries many sessions' tunnels
-    /// at once. Each lives only while a pooled session runs through it,
-    /// so the pool's bound and idle timeout bound and close them too.
+    /// at once. Each lives only while a pooled session runs through it
+    /// (so the idle timeout closes it too) and holds a place under the
+    /// pool's bound (`server::count_jump_sessions`).
     pub fn new(inventory: Arc<Inventory>, mut options: ConnectOptions) -> Self {
         if options.jumps.is_none() {
             let hops = Arc::clone(&inventory);
             options.jumps = Some(Arc::new(Jumps::new(move |name| hops.resolve_hop(name))));
         }
         SshManager { inventory, options }
+    }
+
+    /// The ProxyJump registry, to make its sessions count in the pool.
+    pub fn jumps(&self) -> Option<&Arc<Jumps>> {
+        self.options.jumps.as_ref()
     }
 
     /// Jump sessions open right now.

@@ -761,3 +761,46 @@ fn slow_health_checks_run_several_at_once_and_all_sessions_come_back() {
     }
     assert_eq!(fake.connects.load(Ordering::SeqCst), 6);
 }
+
+#[test]
+fn a_lease_takes_a_place_under_the_bound_until_dropped() {
+    let (pool, _t, _fake) = pool_with(Fake::default(), config(2, 2));
+    let lease = pool.lease(soon()).unwrap();
+    assert_eq!(pool.live(), 1);
+    let a = pool.get(&"a".to_string(), soon()).unwrap();
+    assert_eq!(pool.live(), 2);
+    // At the bound with every connection busy, a lease waits and gives up.
+    assert!(matches!(
+        pool.lease(shortly()),
+        Err(PoolError::Timeout { .. })
+    ));
+    // A check-out waits too: the lease's place is not free.
+    assert!(pool.get(&"b".to_string(), shortly()).is_err());
+    drop(lease);
+    wait_for("the lease's place to be freed", || pool.live() == 1);
+    drop(a);
+    assert!(pool.get(&"b".to_string(), soon()).is_ok());
+}
+
+#[test]
+fn a_lease_at_the_bound_evicts_an_idle_connection() {
+    let (pool, _t, fake) = pool_with(Fake::default(), config(1, 1));
+    drop(pool.get(&"a".to_string(), soon()).unwrap());
+    assert_eq!(pool.live(), 1);
+    let lease = pool.lease(soon()).unwrap();
+    wait_for("the idle connection to be closed", || {
+        fake.closes.load(Ordering::SeqCst) == 1
+    });
+    assert_eq!(pool.metrics().evictions, 1);
+    assert_eq!(pool.live(), 1);
+    drop(lease);
+    wait_for("the place to be freed", || pool.live() == 0);
+}
+
+#[test]
+fn a_lease_outliving_its_pool_frees_nothing_and_does_not_panic() {
+    let (pool, threads, _fake) = pool_with(Fake::default(), config(2, 2));
+    let lease = pool.lease(soon()).unwrap();
+    threads.shutdown(pool, Duration::from_secs(1));
+    drop(lease);
+}

@@ -22,11 +22,11 @@
 
 use super::error::{ErrorKind, SshError};
 use super::session::{connect_direct, connect_tunneled, ConnectOptions, SshSession};
-use super::tunnel::Carrier;
+use super::tunnel::{Carrier, Place};
 use crate::config::HostConfig;
 use parking_lot::{Condvar, Mutex};
 use std::collections::HashMap;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Instant;
 
 /// Most hops on the way to one host, counting the first hop's own
@@ -173,11 +173,17 @@ struct Entry {
     connecting: bool,
 }
 
+/// Takes a place under the connection pool's bound for a new jump
+/// session, waiting at most until the deadline; the error says why not.
+pub type PlaceTaker = dyn Fn(Instant) -> Result<Place, String> + Send + Sync;
+
 /// The registry of jump sessions, shared by all connects.
 pub struct Jumps {
     resolve: Box<Resolver>,
     entries: Mutex<HashMap<String, Entry>>,
     changed: Condvar,
+    /// Set once the pool exists (it owns the manager that owns this).
+    places: OnceLock<Box<PlaceTaker>>,
 }
 
 impl std::fmt::Debug for Jumps {
@@ -192,7 +198,30 @@ impl Jumps {
             resolve: Box::new(resolve),
             entries: Mutex::new(HashMap::new()),
             changed: Condvar::new(),
+            places: OnceLock::new(),
         }
+    }
+
+    /// Makes every jump session opened from now on hold a place under the
+    /// connection pool's bound, so that SCOUT_MAX_POOL_SIZE counts them
+    /// like any other connection. Later calls are ignored.
+    pub fn count_in(
+        &self,
+        take: impl Fn(Instant) -> Result<Place, String> + Send + Sync + 'static,
+    ) {
+        let _ = self.places.set(Box::new(take));
+    }
+
+    fn take_place(&self, hop: &HostConfig, deadline: Instant) -> Result<Option<Place>, SshError> {
+        let Some(take) = self.places.get() else {
+            return Ok(None);
+        };
+        take(deadline).map(Some).map_err(|why| {
+            SshError::new(
+                ErrorKind::Timeout,
+                format!("{}: no room for a jump session: {why}", describe(hop)),
+            )
+        })
     }
 
     /// Jump sessions open right now, over all hop paths.
@@ -267,6 +296,7 @@ impl Jumps {
                 return Err(SshError::new(ErrorKind::Config, "an empty jump host chain"));
             }
         };
+        let place = self.take_place(hop, deadline)?;
         let session = if before.is_empty() {
             connect_direct(hop, opts, deadline)?
         } else {
@@ -275,7 +305,7 @@ impl Jumps {
             connect_tunneled(hop, opts, stream, upstream, deadline)?
         };
         log::debug!("{}: jump session open", describe(hop));
-        Carrier::start(session, describe(hop))
+        Carrier::start(session, describe(hop), place)
     }
 }
 

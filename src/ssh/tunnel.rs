@@ -106,6 +106,10 @@ struct Open {
     reply: Sender<Result<UnixStream, String>>,
 }
 
+/// Something held for as long as a jump session is open: its place under
+/// the connection pool's bound (the ssh layer does not know the pool).
+pub type Place = Box<dyn std::any::Any + Send + Sync>;
+
 /// A jump session carrying tunnels. Shared (`Arc`) by every session that
 /// runs through it; the last one to go stops the pump and closes the
 /// jump session. The registry in `jump` keeps only weak references.
@@ -130,8 +134,13 @@ struct Shared {
 
 impl Carrier {
     /// Takes over `session` (a connected, authenticated jump session)
-    /// and starts its pump thread.
-    pub fn start(session: SshSession, label: String) -> Result<Arc<Carrier>, SshError> {
+    /// and starts its pump thread, which also keeps `place` until the
+    /// session is closed.
+    pub fn start(
+        session: SshSession,
+        label: String,
+        place: Option<Place>,
+    ) -> Result<Arc<Carrier>, SshError> {
         let fail = |e: std::io::Error| {
             SshError::new(
                 ErrorKind::Disconnected,
@@ -157,6 +166,7 @@ impl Carrier {
             opening: None,
             opening_begun: false,
             label: label.clone(),
+            _place: place,
         };
         std::thread::Builder::new()
             .name("jump-pump".into())
@@ -325,6 +335,9 @@ struct Pump {
     /// libssh2 has begun the open in `opening` (it cannot be dropped now).
     opening_begun: bool,
     label: String,
+    /// This session's place under the pool's bound, if it has one: freed
+    /// when the pump ends, after the session is closed.
+    _place: Option<Place>,
 }
 
 impl Pump {
