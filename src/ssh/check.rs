@@ -9,7 +9,8 @@ use super::error::{from_io, from_ssh2, ErrorKind, SshError};
 use super::host_key::Peer;
 use super::latency::Timeout;
 use super::session::{
-    connect, connect_addrs, handshake_with_retries, millis_until, resolve, start_sftp, Link,
+    connect, connect_addrs, connect_budget, handshake_with_retries, millis_until, resolve,
+    start_sftp, Link,
 };
 use super::tunnel::Socket;
 use super::{ConnectOptions, SshSession};
@@ -144,11 +145,6 @@ pub fn check(host: &HostConfig, opts: &ConnectOptions) -> CheckReport {
     report
 }
 
-fn budget(host: &HostConfig, opts: &ConnectOptions) -> Duration {
-    host.connect_timeout
-        .map_or(opts.connect_timeout, |t| t.min(opts.connect_timeout))
-}
-
 /// The direct connect of [`connect`], one step at a time, with the
 /// configured timeouts (a check has no latency history to adapt to).
 fn direct(
@@ -156,7 +152,7 @@ fn direct(
     opts: &ConnectOptions,
     report: &mut CheckReport,
 ) -> Option<(Session, Socket)> {
-    let configured = budget(host, opts);
+    let configured = connect_budget(host, opts);
     let timeout = Timeout::configured(configured);
     let latency = opts.latencies.host(&host.alias);
     let addrs = report.step(Step::Resolve, || resolve(host, Instant::now() + configured))?;
@@ -192,7 +188,7 @@ fn through_jump(
     report: &mut CheckReport,
 ) -> Option<SshSession> {
     // Each hop may take the connect timeout twice (TCP, then SSH).
-    let deadline = Instant::now() + budget(host, opts) * 4;
+    let deadline = Instant::now() + connect_budget(host, opts) * 4;
     let started = Instant::now();
     match connect(host, opts, deadline) {
         Ok(session) => {

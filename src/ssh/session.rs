@@ -249,14 +249,8 @@ pub(crate) fn connect_direct(
     opts: &ConnectOptions,
     deadline: Instant,
 ) -> Result<SshSession, SshError> {
-    let peer = Peer {
-        alias: &host.alias,
-        hostname: &host.hostname,
-        port: host.port,
-    };
-    let configured = host
-        .connect_timeout
-        .map_or(opts.connect_timeout, |t| t.min(opts.connect_timeout));
+    let peer = peer_of(host);
+    let configured = connect_budget(host, opts);
     let latency = opts.latencies.host(&host.alias);
     let (tcp, setup) = if opts.adaptive_timeouts {
         (
@@ -291,22 +285,7 @@ pub(crate) fn connect_direct(
         e
     })?;
     latency.observe_setup(started.elapsed());
-    // No keepalive interval outside keepalive(): while one is set, libssh2
-    // ends every blocking wait at the next keepalive time (at most 2 s) with
-    // a timeout error, whatever the call's own timeout.
-    session.set_keepalive(false, 0);
-    Ok(SshSession {
-        sftp: None,
-        session,
-        socket,
-        label: host.alias.clone(),
-        io_timeout: opts.io_timeout,
-        latency,
-        adaptive: opts.adaptive_timeouts,
-        applied: parking_lot::Mutex::new(Timeout::configured(opts.io_timeout)),
-        poisoned: false,
-        _tunnel: None,
-    })
+    Ok(ready_session(session, socket, host, opts, latency, None))
 }
 
 /// Opens a session to `host` over `stream`, a tunnel through `carrier`
@@ -320,14 +299,8 @@ pub(crate) fn connect_tunneled(
     carrier: Arc<Carrier>,
     deadline: Instant,
 ) -> Result<SshSession, SshError> {
-    let peer = Peer {
-        alias: &host.alias,
-        hostname: &host.hostname,
-        port: host.port,
-    };
-    let configured = host
-        .connect_timeout
-        .map_or(opts.connect_timeout, |t| t.min(opts.connect_timeout));
+    let peer = peer_of(host);
+    let configured = connect_budget(host, opts);
     let latency = opts.latencies.host(&host.alias);
     let started = Instant::now();
     let setup = Timeout::configured(configured).within(deadline.saturating_duration_since(started));
@@ -343,19 +316,56 @@ pub(crate) fn connect_tunneled(
     session.set_timeout(millis_until(ssh_deadline));
     authenticate(&session, host, opts)?;
     latency.observe_setup(started.elapsed());
+    let socket = Socket::Unix(socket);
+    Ok(ready_session(
+        session,
+        socket,
+        host,
+        opts,
+        latency,
+        Some(carrier),
+    ))
+}
+
+fn peer_of(host: &HostConfig) -> Peer<'_> {
+    Peer {
+        alias: &host.alias,
+        hostname: &host.hostname,
+        port: host.port,
+    }
+}
+
+/// SCOUT_CONNECT_TIMEOUT, or the host's own ConnectTimeout when shorter.
+pub(super) fn connect_budget(host: &HostConfig, opts: &ConnectOptions) -> Duration {
+    host.connect_timeout
+        .map_or(opts.connect_timeout, |t| t.min(opts.connect_timeout))
+}
+
+/// An authenticated session, ready for the pool.
+fn ready_session(
+    session: Session,
+    socket: Socket,
+    host: &HostConfig,
+    opts: &ConnectOptions,
+    latency: Arc<HostEstimates>,
+    tunnel: Option<Arc<Carrier>>,
+) -> SshSession {
+    // No keepalive interval outside keepalive(): while one is set, libssh2
+    // ends every blocking wait at the next keepalive time (at most 2 s) with
+    // a timeout error, whatever the call's own timeout.
     session.set_keepalive(false, 0);
-    Ok(SshSession {
+    SshSession {
         sftp: None,
         session,
-        socket: Socket::Unix(socket),
+        socket,
         label: host.alias.clone(),
         io_timeout: opts.io_timeout,
         latency,
         adaptive: opts.adaptive_timeouts,
         applied: parking_lot::Mutex::new(Timeout::configured(opts.io_timeout)),
         poisoned: false,
-        _tunnel: Some(carrier),
-    })
+        _tunnel: tunnel,
+    }
 }
 
 /// The budgets of one connect and where its round trips are recorded.
