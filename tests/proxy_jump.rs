@@ -336,3 +336,36 @@ fn jump_sessions_count_against_the_pool_bound() {
         "only the first server reached the jump host"
     );
 }
+
+#[test]
+fn the_host_list_marks_hosts_behind_a_jump_host_as_not_probed_until_connected() {
+    let lab = Lab::start();
+    let file = lab.fleet.write_file("jump/listed.txt", b"listed\n");
+    let mut scout = lab.scout();
+    let line = |text: &str, alias: &str| {
+        text.lines()
+            .find(|l| l.contains(&format!("] {alias} (")))
+            .unwrap_or_else(|| panic!("no line for {alias} in\n{text}"))
+            .to_string()
+    };
+    let before = scout.call(json!({"target": "hosts"})).text;
+    assert!(
+        line(&before, "target").contains("[?] target (via jump, not probed)"),
+        "{before}"
+    );
+    assert!(
+        line(&before, "jump").contains("[✓] jump (online)"),
+        "{before}"
+    );
+    assert_eq!(
+        scout
+            .call(json!({"target": format!("target:{}", file.display())}))
+            .text,
+        "listed\n"
+    );
+    let after = scout.call(json!({"target": "hosts"})).text;
+    assert!(
+        line(&after, "target").contains("[✓] target (online)"),
+        "{after}"
+    );
+}

@@ -19,21 +19,21 @@ impl Scout {
             );
         }
         let timeout = PROBE_TIMEOUT.min(self.settings.connect_timeout);
-        let online: Vec<bool> = self.fanout.install(|| {
+        let marks: Vec<Mark> = self.fanout.install(|| {
             names
                 .par_iter()
-                .map(|name| self.is_online(name, timeout))
+                .map(|name| self.mark(name, timeout))
                 .collect()
         });
         let mut lines = vec!["Available hosts:".to_string()];
-        for (name, up) in names.iter().zip(online) {
+        for (name, mark) in names.iter().zip(marks) {
             let Some(host) = self.inventory.get(name) else {
                 continue;
             };
-            let (icon, word) = if up {
-                ("✓", "online")
-            } else {
-                ("✗", "offline")
+            let (icon, word) = match &mark {
+                Mark::Online => ("✓", "online".to_string()),
+                Mark::Offline => ("✗", "offline".to_string()),
+                Mark::Behind(jump) => ("?", format!("via {jump}, not probed")),
             };
             lines.push(format!(
                 "  [{icon}] {name} ({word}) -> {}@{}:{}",
@@ -43,14 +43,28 @@ impl Scout {
         lines.join("\n")
     }
 
-    /// A host with a pooled connection is online without asking again.
-    fn is_online(&self, name: &str, timeout: Duration) -> bool {
+    /// A host with a pooled connection is online without asking again. A
+    /// host behind a ProxyJump is not probed: a TCP probe from here says
+    /// nothing about it, and a real connect through the jump host is more
+    /// than a host list should cost.
+    fn mark(&self, name: &str, timeout: Duration) -> Mark {
         if self.pool.has_live(&name.to_string()) {
-            return true;
+            return Mark::Online;
         }
         match self.inventory.get(name) {
-            Some(host) if host.proxy_jump.is_none() => ssh::probe(&host, timeout),
-            _ => false,
+            Some(host) => match &host.proxy_jump {
+                Some(jump) => Mark::Behind(jump.clone()),
+                None if ssh::probe(&host, timeout) => Mark::Online,
+                None => Mark::Offline,
+            },
+            None => Mark::Offline,
         }
     }
+}
+
+enum Mark {
+    Online,
+    Offline,
+    /// Behind these jump hosts, and not probed.
+    Behind(String),
 }
