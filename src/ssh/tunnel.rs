@@ -165,6 +165,7 @@ impl Carrier {
             tunnels: Vec::new(),
             opening: None,
             opening_begun: false,
+            quick_ack: true,
             label: label.clone(),
             _place: place,
         };
@@ -334,6 +335,9 @@ struct Pump {
     opening: Option<Open>,
     /// libssh2 has begun the open in `opening` (it cannot be dropped now).
     opening_begun: bool,
+    /// The jump socket is TCP and takes TCP_QUICKACK (a second hop's is a
+    /// socket pair, which does not).
+    quick_ack: bool,
     label: String,
     /// This session's place under the pool's bound, if it has one: freed
     /// when the pump ends, after the session is closed.
@@ -512,6 +516,9 @@ impl Pump {
         for t in &self.tunnels {
             fds.push(pollfd(t.local.as_raw_fd(), t.interest()));
         }
+        if self.quick_ack {
+            self.quick_ack = ack_now(self.session.socket_fd());
+        }
         let millis = timeout.as_millis().min(i32::MAX as u128) as i32;
         // SAFETY: `fds` is a live, correctly sized array of pollfd.
         let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, millis) };
@@ -553,6 +560,30 @@ impl Pump {
         self.session.disconnect();
         log::debug!("{}: jump session closed", self.label);
     }
+}
+
+/// Sends the ACK for what libssh2 has read from the jump socket now,
+/// instead of up to 40 ms later. sshd leaves Nagle on for a session that
+/// only forwards, so it holds back a channel's small last packets until
+/// its previous segment is acknowledged; the target session then waits
+/// for them while our kernel waits to piggyback the ACK on data we have
+/// no reason to send. Linux clears TCP_QUICKACK again by itself (once
+/// we answer soon after receiving), so it is set before every wait.
+/// False if the socket does not take it.
+fn ack_now(fd: RawFd) -> bool {
+    let on: libc::c_int = 1;
+    // SAFETY: `fd` is open for as long as the session lives; the option
+    // value is a live c_int of the size passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_QUICKACK,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    rc == 0
 }
 
 fn pollfd(fd: RawFd, events: libc::c_short) -> libc::pollfd {
@@ -742,6 +773,15 @@ mod tests {
         b.consumed(BUF - 10);
         assert!(b.is_empty());
         assert_eq!(b.room().len(), BUF);
+    }
+
+    #[test]
+    fn ack_now_takes_on_tcp_and_is_refused_by_a_socket_pair() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let tcp = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        assert!(ack_now(tcp.as_raw_fd()));
+        let (a, _b) = UnixStream::pair().unwrap();
+        assert!(!ack_now(a.as_raw_fd()));
     }
 
     #[test]
