@@ -13,6 +13,7 @@ mod support;
 mod client;
 mod floor;
 mod headline;
+mod jump;
 mod metrics;
 mod openssh;
 mod ops;
@@ -176,7 +177,7 @@ fn main() {
     if wanted("parsing") {
         sections.push(section("parsing", || parsing(quick)));
     }
-    let network = ["headline", "operations", "scaling"];
+    let network = ["headline", "operations", "jump", "scaling"];
     let bench = match network.iter().any(|s| wanted(s)) {
         true => catch_unwind(|| Bench::new(quick)).map(Some),
         false => Ok(None),
@@ -190,6 +191,9 @@ fn main() {
             }
             if wanted("operations") {
                 sections.push(section("operations", || ops::run(b)));
+            }
+            if wanted("jump") {
+                sections.push(section("jump", || jump::run(b)));
             }
             if wanted("scaling") {
                 sections.push(section("scaling", || {
