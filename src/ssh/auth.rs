@@ -371,16 +371,7 @@ enum Failure {
 /// Classifies a failed key offer that took `elapsed` under a per-call
 /// `budget` (0 = none).
 fn attempt_failure(e: &ssh2::Error, elapsed: Duration, budget: Duration) -> Failure {
-    const SOCKET_NONE: i32 = -1;
-    const SOCKET_SEND: i32 = -7;
-    const TIMEOUT: i32 = -9;
-    const SOCKET_DISCONNECT: i32 = -13;
-    const FILE: i32 = -16;
-    const AUTHENTICATION_FAILED: i32 = -18;
-    const PUBLICKEY_UNVERIFIED: i32 = -19;
-    const SOCKET_TIMEOUT: i32 = -30;
-    const AGENT_PROTOCOL: i32 = -42;
-    const SOCKET_RECV: i32 = -43;
+    use super::error::code::*;
     let ssh2::ErrorCode::Session(code) = e.code() else {
         return Failure::Local(e.message().to_string());
     };

@@ -61,8 +61,9 @@ impl fmt::Display for SshError {
 
 impl std::error::Error for SshError {}
 
-/// libssh2 session error codes we treat specially (libssh2.h).
-mod code {
+/// libssh2 session error codes we treat specially (libssh2.h), in one
+/// place for every module of `ssh`.
+pub(super) mod code {
     pub const SOCKET_NONE: i32 = -1;
     pub const BANNER_RECV: i32 = -2;
     pub const BANNER_SEND: i32 = -3;
@@ -71,9 +72,16 @@ mod code {
     pub const TIMEOUT: i32 = -9;
     pub const SOCKET_DISCONNECT: i32 = -13;
     pub const PROTO: i32 = -14;
+    /// Also "no more directory entries" from an SFTP readdir.
+    pub const FILE: i32 = -16;
+    pub const AUTHENTICATION_FAILED: i32 = -18;
+    pub const PUBLICKEY_UNVERIFIED: i32 = -19;
     pub const CHANNEL_FAILURE: i32 = -21;
     pub const SOCKET_TIMEOUT: i32 = -30;
     pub const SFTP_PROTOCOL: i32 = -31;
+    /// A non-blocking call would block (LIBSSH2_ERROR_EAGAIN).
+    pub const EAGAIN: i32 = -37;
+    pub const AGENT_PROTOCOL: i32 = -42;
     pub const SOCKET_RECV: i32 = -43;
 }
 

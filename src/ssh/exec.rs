@@ -6,14 +6,13 @@
 //! output cap, so the remote command finishes normally; only a bounded
 //! head and tail of each is kept.
 
+use super::error::code::EAGAIN;
 use super::error::{from_ssh2, ErrorKind, SshError};
 use super::session::SshSession;
 use crate::cancel::CancelToken;
 use std::collections::VecDeque;
 use std::io::Read;
 use std::time::{Duration, Instant};
-
-const EAGAIN: i32 = -37;
 
 /// The head and tail of a stream whose middle may have been dropped.
 #[derive(Debug, Default, Clone)]

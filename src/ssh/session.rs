@@ -597,12 +597,7 @@ fn handshake<S: AsRawFd + 'static>(
 /// under it (libssh2 banner and socket errors), not because of a timeout
 /// or a disagreement about algorithms.
 fn dropped_before_handshake(e: &ssh2::Error) -> bool {
-    const SOCKET_NONE: i32 = -1;
-    const BANNER_RECV: i32 = -2;
-    const BANNER_SEND: i32 = -3;
-    const SOCKET_SEND: i32 = -7;
-    const SOCKET_DISCONNECT: i32 = -13;
-    const SOCKET_RECV: i32 = -43;
+    use super::error::code::*;
     matches!(
         e.code(),
         ssh2::ErrorCode::Session(
@@ -634,15 +629,16 @@ pub(super) fn start_sftp(
     fd: std::os::fd::RawFd,
     deadline: Instant,
 ) -> Result<Sftp, ssh2::Error> {
-    const WOULD_BLOCK: ssh2::ErrorCode = ssh2::ErrorCode::Session(-37);
-    const TIMEOUT: ssh2::ErrorCode = ssh2::ErrorCode::Session(-9);
+    use super::error::code::{EAGAIN, TIMEOUT};
     session.set_blocking(false);
     let result = loop {
+        // Not a TCP socket (behind a ProxyJump): nothing to do.
         quick_ack(fd);
         match session.sftp() {
-            Err(e) if e.code() == WOULD_BLOCK => {
+            Err(e) if e.code() == ssh2::ErrorCode::Session(EAGAIN) => {
                 if Instant::now() >= deadline {
-                    break Err(ssh2::Error::new(TIMEOUT, "timed out starting SFTP"));
+                    let timeout = ssh2::ErrorCode::Session(TIMEOUT);
+                    break Err(ssh2::Error::new(timeout, "timed out starting SFTP"));
                 }
                 wait_socket(session, fd, deadline);
             }
@@ -676,20 +672,25 @@ pub(super) fn wait_socket(session: &Session, fd: std::os::fd::RawFd, deadline: I
     }
 }
 
-/// Asks the kernel to acknowledge what arrives next at once rather than
-/// after the delayed-ACK timer. Linux resets this after a while, so it is
-/// set before each wait that matters. Not a TCP socket (a ProxyJump
-/// tunnel's socket pair): nothing to do, and the error is ignored.
-fn quick_ack(fd: std::os::fd::RawFd) {
-    let one: libc::c_int = 1;
-    // SAFETY: a valid pointer to an int of the size given, for the call.
-    unsafe {
+/// Asks the kernel to acknowledge what arrives on `fd` at once rather
+/// than after the delayed-ACK timer (up to 40 ms). sshd keeps Nagle on
+/// until a session starts a command or subsystem, and for good in a
+/// session that only forwards (a ProxyJump), so it holds each small packet
+/// until the previous one is acknowledged. Linux clears the option again
+/// by itself, so callers set it before every wait that matters. False when
+/// the socket does not take it (a tunnel's socket pair).
+pub(super) fn quick_ack(fd: std::os::fd::RawFd) -> bool {
+    let on: libc::c_int = 1;
+    // SAFETY: the option value is a live c_int of the size passed; a bad
+    // fd only makes the call fail.
+    let rc = unsafe {
         libc::setsockopt(
             fd,
             libc::IPPROTO_TCP,
             libc::TCP_QUICKACK,
-            (&one as *const libc::c_int).cast(),
+            (&on as *const libc::c_int).cast(),
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        );
-    }
+        )
+    };
+    rc == 0
 }

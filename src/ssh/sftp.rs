@@ -184,8 +184,7 @@ fn list_once(
 }
 
 fn is_end_of_dir(e: &ssh2::Error) -> bool {
-    const LIBSSH2_ERROR_FILE: i32 = -16;
-    e.code() == ssh2::ErrorCode::Session(LIBSSH2_ERROR_FILE)
+    e.code() == ssh2::ErrorCode::Session(super::error::code::FILE)
 }
 
 pub fn is_symlink(stat: &FileStat) -> bool {

@@ -21,7 +21,9 @@
 //! channel window fills and the jump server holds back that channel
 //! only; the others keep flowing.
 
+use super::error::code::EAGAIN;
 use super::error::{from_ssh2, ErrorKind, SshError};
+use super::session::quick_ack;
 use super::session::SshSession;
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use ssh2::{BlockDirections, Channel};
@@ -48,9 +50,6 @@ const IDLE_POLL: Duration = Duration::from_secs(5);
 /// How long a closing tunnel may wait for the jump server to confirm the
 /// channel close before it is dropped anyway.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
-
-/// libssh2's "would block".
-const EAGAIN: i32 = -37;
 
 /// The socket under a session: TCP for a direct connection, one end of a
 /// socket pair for a session that runs through a tunnel.
@@ -165,7 +164,7 @@ impl Carrier {
             tunnels: Vec::new(),
             opening: None,
             opening_begun: false,
-            quick_ack: true,
+            acks_at_once: true,
             label: label.clone(),
             _place: place,
         };
@@ -337,7 +336,7 @@ struct Pump {
     opening_begun: bool,
     /// The jump socket is TCP and takes TCP_QUICKACK (a second hop's is a
     /// socket pair, which does not).
-    quick_ack: bool,
+    acks_at_once: bool,
     label: String,
     /// This session's place under the pool's bound, if it has one: freed
     /// when the pump ends, after the session is closed.
@@ -516,8 +515,10 @@ impl Pump {
         for t in &self.tunnels {
             fds.push(pollfd(t.local.as_raw_fd(), t.interest()));
         }
-        if self.quick_ack {
-            self.quick_ack = ack_now(self.session.socket_fd());
+        // sshd keeps Nagle on for a session that only forwards: without an
+        // immediate ACK, a channel's last small packets wait ~40 ms for ours.
+        if self.acks_at_once {
+            self.acks_at_once = quick_ack(self.session.socket_fd());
         }
         let millis = timeout.as_millis().min(i32::MAX as u128) as i32;
         // SAFETY: `fds` is a live, correctly sized array of pollfd.
@@ -560,30 +561,6 @@ impl Pump {
         self.session.disconnect();
         log::debug!("{}: jump session closed", self.label);
     }
-}
-
-/// Sends the ACK for what libssh2 has read from the jump socket now,
-/// instead of up to 40 ms later. sshd leaves Nagle on for a session that
-/// only forwards, so it holds back a channel's small last packets until
-/// its previous segment is acknowledged; the target session then waits
-/// for them while our kernel waits to piggyback the ACK on data we have
-/// no reason to send. Linux clears TCP_QUICKACK again by itself (once
-/// we answer soon after receiving), so it is set before every wait.
-/// False if the socket does not take it.
-fn ack_now(fd: RawFd) -> bool {
-    let on: libc::c_int = 1;
-    // SAFETY: `fd` is open for as long as the session lives; the option
-    // value is a live c_int of the size passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::IPPROTO_TCP,
-            libc::TCP_QUICKACK,
-            (&on as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    rc == 0
 }
 
 fn pollfd(fd: RawFd, events: libc::c_short) -> libc::pollfd {
@@ -776,12 +753,12 @@ mod tests {
     }
 
     #[test]
-    fn ack_now_takes_on_tcp_and_is_refused_by_a_socket_pair() {
+    fn quick_ack_takes_on_tcp_and_is_refused_by_a_socket_pair() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let tcp = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        assert!(ack_now(tcp.as_raw_fd()));
+        assert!(quick_ack(tcp.as_raw_fd()));
         let (a, _b) = UnixStream::pair().unwrap();
-        assert!(!ack_now(a.as_raw_fd()));
+        assert!(!quick_ack(a.as_raw_fd()));
     }
 
     #[test]
