@@ -203,3 +203,46 @@ fn a_cancelled_transfer_leaves_no_partial_file() {
         .call(json!({"target": format!("{}:/", fleet.alias(0)), "query": "echo still-serving"}));
     assert_eq!(next.text, "still-serving");
 }
+
+/// Cancels `ids` back to back, as a client that gives up on several calls does.
+fn cancel_all(scout: &mut Scout, ids: &[u64]) {
+    for id in ids {
+        scout.send(&json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": id, "reason": "test"}}));
+    }
+}
+
+#[test]
+fn commands_cancelled_while_queued_for_a_session_never_outlive_the_cancel() {
+    // Two sessions per host, so commands may hold one: the second and third
+    // wait for it. Cancelling all three at once frees the first's session
+    // while the others are already cancelled: they must not start then (a
+    // command cut off before it reports its process group cannot be stopped).
+    let fleet = Fleet::start(1);
+    let mut scout = Scout::spawn_with(&fleet, &[("SCOUT_MAX_CONNECTIONS_PER_HOST", "2")]);
+    let sleepers = [unique_sleep(61), unique_sleep(62), unique_sleep(63)];
+    let target = format!("{}:/", fleet.alias(0));
+    let ids: Vec<u64> = sleepers
+        .iter()
+        .map(|s| scout.start_request("tools/call", tool_call(&target, s)))
+        .collect();
+    assert!(wait_until(Duration::from_secs(20), || command_running(
+        &sleepers[0]
+    )));
+    cancel_all(&mut scout, &ids);
+    for sleeper in &sleepers {
+        assert!(
+            wait_until(Duration::from_secs(10), || !command_running(sleeper)),
+            "{sleeper} outlived its cancellation"
+        );
+    }
+    // Nothing started late either.
+    std::thread::sleep(Duration::from_millis(500));
+    for sleeper in &sleepers {
+        assert!(
+            !command_running(sleeper),
+            "{sleeper} started after its cancellation"
+        );
+    }
+    let next = scout.call(json!({"target": target, "query": "echo next"}));
+    assert_eq!(next.text, "next");
+}

@@ -27,6 +27,8 @@ pub enum ErrorKind {
     Channel,
     /// Our configuration does not allow this.
     Config,
+    /// The request was cancelled before this step began; nothing ran.
+    Cancelled,
 }
 
 #[derive(Debug, Clone)]

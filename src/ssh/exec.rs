@@ -81,8 +81,11 @@ const PID_MARK: u8 = 0x1e;
 
 /// Prefixes `command` with the line that reports its process group.
 pub fn with_pid_report(command: &str) -> String {
-    format!("printf '\\036%s\\n' \"$$\"; {command}")
+    format!("{PID_REPORT}{command}")
 }
+
+/// What [`with_pid_report`] puts before a command.
+const PID_REPORT: &str = "printf '\\036%s\\n' \"$$\"; ";
 
 /// What a command did.
 #[derive(Debug)]
@@ -125,6 +128,15 @@ pub fn run_controlled(
 ) -> Result<ExecOutcome, ExecFailure> {
     let started = Instant::now();
     let ctx = format!("{}: command", sess.label());
+    // A request cancelled while it waited for a session must not start:
+    // it would be cut off before it could say which processes to stop.
+    if control.cancel.is_cancelled() {
+        let message = format!("{ctx}: cancelled before it started; nothing ran");
+        return Err(ExecFailure::before_start(SshError::new(
+            ErrorKind::Cancelled,
+            message,
+        )));
+    }
     sess.set_call_timeout(Some(deadline));
     let session = sess.session();
     let mut channel = open_channel(sess, deadline).map_err(ExecFailure::before_start)?;
@@ -150,7 +162,11 @@ pub fn run_controlled(
     };
     session.set_blocking(false);
     let mut reader = Reader {
-        pid: PidLine::Awaiting(Vec::new()),
+        pid: if command.starts_with(PID_REPORT) {
+            PidLine::Awaiting(Vec::new())
+        } else {
+            PidLine::Done
+        },
         control,
         last_line: String::new(),
     };
@@ -221,6 +237,10 @@ fn open_channel(sess: &SshSession, deadline: Instant) -> Result<ssh2::Channel, S
     }
 }
 
+/// How long a command being cut off may still take to report its process
+/// group, so that it can be stopped (it is the command's first line).
+const PID_GRACE: Duration = Duration::from_secs(2);
+
 /// Where the PID line stands: still being read, or done with.
 enum PidLine {
     Awaiting(Vec<u8>),
@@ -235,6 +255,10 @@ struct Reader<'a, 'b> {
 }
 
 impl Reader<'_, '_> {
+    fn awaiting_pid(&self) -> bool {
+        matches!(self.pid, PidLine::Awaiting(_))
+    }
+
     fn stdout(&mut self, bytes: &[u8], out: &mut ExecOutcome) {
         let rest = match &mut self.pid {
             PidLine::Done => bytes,
@@ -315,6 +339,9 @@ fn pump(
     ctx: &str,
 ) -> Result<(), SshError> {
     let mut buf = vec![0u8; 32 * 1024];
+    // Set once the command is to be cut off: whether by a cancellation
+    // (else by the deadline), and until when to wait for its PID line.
+    let mut cut_off: Option<(bool, Instant)> = None;
     loop {
         let got_out = read_some(&mut channel.stream(0), &mut buf, ctx, &mut |b| {
             reader.stdout(b, out)
@@ -322,9 +349,20 @@ fn pump(
         let got_err = read_some(&mut channel.stderr(), &mut buf, ctx, &mut |b| {
             out.stderr.push(b)
         })?;
-        if reader.control.cancel.is_cancelled() {
-            out.cancelled = true;
-            return Ok(());
+        if cut_off.is_none() {
+            let cancelled = reader.control.cancel.is_cancelled();
+            if cancelled || Instant::now() >= deadline {
+                cut_off = Some((cancelled, Instant::now() + PID_GRACE));
+            }
+        }
+        if let Some((cancelled, give_up)) = cut_off {
+            // The process group can only be stopped once its PID line has
+            // come; a command cut off just as it started sends it at once.
+            if !reader.awaiting_pid() || channel.eof() || Instant::now() >= give_up {
+                out.cancelled = cancelled;
+                out.timed_out = !cancelled;
+                return Ok(());
+            }
         }
         if got_out || got_err {
             continue;
@@ -332,11 +370,7 @@ fn pump(
         if channel.eof() {
             return Ok(());
         }
-        if Instant::now() >= deadline {
-            out.timed_out = true;
-            return Ok(());
-        }
-        sess.wait_socket(deadline);
+        sess.wait_socket(cut_off.map_or(deadline, |(_, give_up)| give_up));
     }
 }
 
